@@ -1,0 +1,72 @@
+# aekeras: the two commands are `make lab` (set up, start the course) and `make test`
+# (set up, run the tests). Everything installs into ./.venv from pyproject.toml.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Datasets are read from the Keras cache; verified copies in ../shared/data are copied in when present.
+KERAS_HOME ?= $(HOME)/.keras
+SHARED_DATA ?= ../shared/data
+PYTEST_ARGS ?=
+LAB_ARGS ?=
+TIMEOUT ?= 1800
+ASSIGNMENT ?=
+JOBS ?= 2
+export KERAS_HOME
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help setup data lab test test-lib book exercises lint format grade clean
+
+help:
+	@echo "make lab        set up and start the course in JupyterLab"
+	@echo "make test       set up and run the test suite (AEKERAS_PROFILE=smoke recommended)"
+	@echo "make book       execute every lecture and write build/index.html and build/results.md"
+	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make grade ASSIGNMENT=01_pca JOBS=2   autograde a class in parallel"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[course,dev]"
+	@touch $@
+
+setup: $(VENV)/.installed
+
+data:
+	@mkdir -p "$(KERAS_HOME)/datasets"
+	@if [ -d "$(SHARED_DATA)" ]; then \
+		cp -rn "$(SHARED_DATA)"/. "$(KERAS_HOME)/datasets/" 2>/dev/null || true; \
+		echo "datasets: $(KERAS_HOME)/datasets (copied from $(SHARED_DATA))"; \
+	else \
+		echo "datasets: $(KERAS_HOME)/datasets (downloaded on first use)"; \
+	fi
+
+lab: setup data
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/course $(LAB_ARGS)
+
+test: setup data
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+book: setup data
+	$(BIN)/python tools/build_book.py --timeout $(TIMEOUT)
+
+exercises: setup
+	$(BIN)/python tools/release_exercises.py
+
+lint: setup
+	$(BIN)/ruff check aekeras tests tools benchmarks course solutions
+	$(BIN)/ruff format --check aekeras tests tools benchmarks
+
+format: setup
+	$(BIN)/ruff format aekeras tests tools benchmarks
+	$(BIN)/ruff check --fix aekeras tests tools benchmarks
+
+grade: setup
+	@test -n "$(ASSIGNMENT)" || (echo "usage: make grade ASSIGNMENT=01_pca [JOBS=2]"; exit 2)
+	$(BIN)/python -m aekeras.grading grade "$(ASSIGNMENT)" --jobs $(JOBS)
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,101 @@
+"""Headline numbers of the lectures, recorded so ``make book`` can tabulate them.
+
+A notebook calls ``record("ae30_test_sse", 3.4, note="per-image squared error")``; each
+record carries the run's profile, Keras backend and dataset source. Records go to
+``$AEKERAS_RESULTS_DIR/results.jsonl`` (default ``~/.aekeras/results``); ``make book`` points
+that at ``build/results`` and writes ``build/results.md`` with :func:`write_markdown`.
+"""
+
+import datetime
+import json
+import os
+
+RESULTS_ENV = "AEKERAS_RESULTS_DIR"
+
+
+def results_dir() -> str:
+    return os.path.expanduser(os.environ.get(RESULTS_ENV, os.path.join("~", ".aekeras", "results")))
+
+
+def _path():
+    return os.path.join(results_dir(), "results.jsonl")
+
+
+def record(key, value, note="", lecture=None, source=None, profile=None):
+    """Stores one headline number and returns it (so a cell can show it too).
+
+    Args:
+        key: a short name, e.g. ``"pca30_test_sse"``.
+        value: a number (or a short string).
+        note: what the number is, in words.
+        lecture: the notebook, e.g. ``"02"``; defaults to ``$AEKERAS_LECTURE`` if set.
+        source: the dataset source (``data.source``).
+        profile: the run budget; default: the current profile's name.
+    """
+    import keras
+
+    from aekeras.profiles import get_profile
+
+    if hasattr(value, "item"):
+        value = value.item()
+    entry = {
+        "lecture": lecture or os.environ.get("AEKERAS_LECTURE", ""),
+        "key": str(key),
+        "value": value,
+        "note": note,
+        "source": source or "",
+        "profile": profile or get_profile().name,
+        "backend": keras.backend.backend(),
+        "time": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    os.makedirs(results_dir(), exist_ok=True)
+    with open(_path(), "a") as f:
+        f.write(json.dumps(entry) + "\n")
+    return value
+
+
+def load(path=None):
+    """All records, the latest per (lecture, key, profile, backend)."""
+    path = path or _path()
+    if not os.path.exists(path):
+        return []
+    latest = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                e = json.loads(line)
+                latest[(e["lecture"], e["key"], e["profile"], e["backend"])] = e
+    return sorted(latest.values(), key=lambda e: (e["lecture"], e["profile"], e["key"]))
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_markdown(out_path, path=None):
+    """Writes the records as a Markdown table; returns the text."""
+    rows = load(path)
+    lines = [
+        "# Results",
+        "",
+        "| lecture | key | value | note | profile | backend | data |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in rows:
+        cells = [
+            e["lecture"],
+            e["key"],
+            _fmt(e["value"]),
+            e["note"],
+            e["profile"],
+            e["backend"],
+            e["source"],
+        ]
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    text = "\n".join(lines) + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    with open(out_path, "w") as f:
+        f.write(text)
+    return text

@@ -1,0 +1,23 @@
+"""nbgrader configuration for the aekeras course (read from the repository root).
+
+JupyterLab, formgrader and the Validate button read this file from the server's working
+directory, so the course is served from the repository root (``make lab``).
+"""
+
+c = get_config()  # noqa: F821 - provided by nbgrader
+
+c.CourseDirectory.root = "."
+c.CourseDirectory.course_id = "aekeras"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+
+# A deleted test cell scores 0 instead of being flagged for manual grading.
+c.OverwriteCells.add_missing_cells = True
+# Seconds per cell; a whole-notebook limit is enforced by aekeras.grading's wrapper.
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
