@@ -9,6 +9,8 @@ KERAS_HOME ?= $(HOME)/.keras
 SHARED_DATA ?= ../shared/data
 PYTEST_ARGS ?=
 LAB_ARGS ?=
+# Jupyter refuses to run as root unless told; containers and this kind of machine run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 TIMEOUT ?= 1800
 ASSIGNMENT ?=
 JOBS ?= 2
@@ -45,7 +47,7 @@ data:
 	fi
 
 lab: setup data
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/course $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/course $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup data
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

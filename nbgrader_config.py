@@ -6,7 +6,6 @@ directory, so the course is served from the repository root (``make lab``).
 
 c = get_config()  # noqa: F821 - provided by nbgrader
 
-c.CourseDirectory.root = "."
 c.CourseDirectory.course_id = "aekeras"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
