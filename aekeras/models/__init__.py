@@ -1,0 +1,16 @@
+"""Keras 3 models of the course; each trains with ``model.fit`` on any backend."""
+
+from aekeras.models.autoencoder import Autoencoder, dense_autoencoder
+from aekeras.models.contractive import ContractiveAutoencoder
+from aekeras.models.mae import MaskedAutoencoder
+from aekeras.models.rbm import RBM
+from aekeras.models.vae import VAE
+
+__all__ = [
+    "RBM",
+    "VAE",
+    "Autoencoder",
+    "ContractiveAutoencoder",
+    "MaskedAutoencoder",
+    "dense_autoencoder",
+]
