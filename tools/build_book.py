@@ -39,6 +39,9 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(ROOT, "build"))
     args = parser.parse_args(argv)
 
+    # Kernels inherit the environment: a non-interactive MPLBACKEND (e.g. Agg, set for tests)
+    # would leave the book without figures.
+    os.environ.pop("MPLBACKEND", None)
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     results_dir = os.path.join(out, "results")
