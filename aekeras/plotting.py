@@ -132,7 +132,8 @@ def manifold_grid(
         r, c = divmod(idx, len(grid_x))
         canvas[r * h : (r + 1) * h, c * w : (c + 1) * w] = img
     fig, ax = plt.subplots(figsize=(scale, scale))
-    ax.imshow(canvas, cmap="gray", extent=(grid_x[0], grid_x[-1], grid_y[-1], grid_y[0]))
+    extent = (grid_x[0], grid_x[-1], grid_y[-1], grid_y[0])
+    ax.imshow(canvas, cmap="gray", extent=extent, aspect="auto")
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     return fig
