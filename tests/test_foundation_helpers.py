@@ -1,0 +1,87 @@
+"""Figures, recorded results and the load-or-train cache on small real inputs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from aekeras import plotting, results, training
+
+
+def test_image_grid_and_rows(mnist):
+    fig = plotting.image_grid(mnist.x_test[:12], ncols=5, titles=mnist.y_test[:12])
+    assert len(fig.axes) == 15  # 3 rows of 5, the last three blank
+    assert fig.axes[0].get_title() == str(mnist.y_test[0])
+    fig = plotting.reconstruction_rows(mnist.x_test, mnist.x_test * 0.5, labels=["x", "x/2"], n=6)
+    assert len(fig.axes) == 12
+    with pytest.raises(ValueError, match="2 rows but 1 labels"):
+        plotting.reconstruction_rows(mnist.x_test, mnist.x_test, labels=["x"])
+
+
+def test_as_images_rejects_non_square_vectors():
+    with pytest.raises(ValueError, match="pass image_shape"):
+        plotting.as_images(np.zeros((2, 10)))
+    assert plotting.as_images(np.zeros((2, 10)), image_shape=(2, 5)).shape == (2, 2, 5)
+
+
+def test_code_scatter_and_manifold(mnist):
+    codes = mnist.x_test[:300, [300, 400]]  # two real pixel intensities as a 2-D "code"
+    fig = plotting.code_scatter(codes, mnist.y_test[:300], class_names=[f"d{i}" for i in range(10)])
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == [f"d{i}" for i in np.unique(mnist.y_test[:300])]
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        plotting.code_scatter(mnist.x_test[:5, :3], mnist.y_test[:5])
+    seen = []
+
+    def decode(z):
+        seen.append(z)
+        return np.repeat(z[:, :1], 784, axis=1)
+
+    fig = plotting.manifold_grid(decode, n=4, extent=(-1, 1, -1, 1))
+    assert seen[0].shape == (16, 2)
+    canvas = fig.axes[0].images[0].get_array()
+    assert canvas.shape == (4 * 28, 4 * 28)
+
+
+def test_record_and_markdown_table(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
+    results.record("err", 1.0, note="first", lecture="02", source="mnist")
+    results.record("err", np.float32(2.5), note="second", lecture="02", source="mnist")
+    rows = results.load()
+    assert len(rows) == 1 and rows[0]["value"] == 2.5  # the latest run wins
+    text = results.write_markdown(tmp_path / "results.md")
+    assert "| 02 | err | 2.5 | second | smoke |" in text
+
+
+def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.setenv(training.CACHE_ENV, str(tmp_path))
+    x = mnist.x_train[:256]
+
+    def build():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((784,)), keras.layers.Dense(8), keras.layers.Dense(784)]
+        )
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    first = build()
+    history = training.fit_or_load(first, "tiny", x, x, epochs=2, batch_size=64, verbose=0)
+    assert len(history["loss"]) == 2
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert any(f.endswith(".weights.h5") for f in files)
+    second = build()
+    second.layers[0].kernel.assign(np.zeros((784, 8), "float32"))
+    again = training.fit_or_load(second, "tiny", x, x, epochs=2, batch_size=64, verbose=0)
+    assert again == json.loads(json.dumps(history))
+    np.testing.assert_allclose(
+        second.predict(x[:4], verbose=0), first.predict(x[:4], verbose=0), atol=1e-6
+    )
+    # A different experiment (more epochs) is not served from the cache.
+    third = build()
+    assert (
+        len(training.fit_or_load(third, "tiny", x, x, epochs=3, batch_size=64, verbose=0)["loss"])
+        == 3
+    )
