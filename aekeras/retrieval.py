@@ -92,7 +92,12 @@ def nearest_neighbors(queries, database, k, metric="cosine", exclude_self=False)
             "`exclude_self=True` needs the queries to be the database itself. Received: "
             f"queries.shape={queries.shape}, database.shape={database.shape}"
         )
-    _check_k(k + int(exclude_self), database.shape[0])
+    if exclude_self and not 1 <= k < database.shape[0]:
+        raise ValueError(
+            "With `exclude_self=True`, `k` must be between 1 and the database size minus 1 "
+            f"({database.shape[0] - 1}). Received: k={k!r}"
+        )
+    _check_k(k, database.shape[0])
     search = NearestNeighbors(n_neighbors=k + int(exclude_self), metric=metric, algorithm="brute")
     distances, indices = search.fit(database).kneighbors(queries)
     if exclude_self:
@@ -259,46 +264,84 @@ def pack_codes(codes):
     return np.ascontiguousarray(packed).view(np.uint64)
 
 
-def hamming_distances(query_codes, database_codes, chunk_size=256):
-    """All Hamming distances between 0/1 codes, by XOR and popcount on packed words.
+_POPCOUNT_8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
-    Returns:
-        int array (n_queries, n_database).
-    """
+
+def _popcount(words):
+    """Set bits per uint64 word: `np.bitwise_count` (NumPy >= 2), else a byte lookup table."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words)
+    return _POPCOUNT_8[words.view(np.uint8)].reshape(*words.shape, 8).sum(axis=-1)
+
+
+def _chunk(chunk_size, n_database, n_words):
+    """Queries per block: given, or as many as keep a block of XORs near 32 MiB."""
+    if chunk_size is None:
+        return max(1, (1 << 22) // max(1, n_database * n_words))
+    if chunk_size < 1:
+        raise ValueError(f"`chunk_size` must be positive. Received: chunk_size={chunk_size}")
+    return chunk_size
+
+
+def _packed_pair(query_codes, database_codes):
     query_codes = _as_2d("query_codes", query_codes)
     database_codes = _as_2d("database_codes", database_codes)
     _check_same_width(query_codes, database_codes, what="bits")
-    queries, database = pack_codes(query_codes), pack_codes(database_codes)
+    bits = query_codes.shape[1]
+    # The smallest integer type that holds a distance: NumPy's stable sort is a radix sort
+    # for 8- and 16-bit integers, so ranking by distance costs O(n_database) per query.
+    dtype = np.uint8 if bits < 256 else np.uint16 if bits < 65536 else np.int64
+    return pack_codes(query_codes), pack_codes(database_codes), dtype
+
+
+def _hamming_block(queries, database, dtype):
+    """Distances from packed queries (q, words) to a packed database (n, words): (q, n)."""
+    if database.shape[1] == 1:
+        return _popcount(queries[:, :1] ^ database[:, 0][None, :]).astype(dtype, copy=False)
+    return _popcount(queries[:, None, :] ^ database[None, :, :]).sum(axis=-1, dtype=dtype)
+
+
+def hamming_distances(query_codes, database_codes, chunk_size=None):
+    """All Hamming distances between 0/1 codes, by XOR and popcount on packed 64-bit words.
+
+    Args:
+        query_codes: (n_queries, bits) 0/1 codes.
+        database_codes: (n_database, bits) 0/1 codes.
+        chunk_size: queries per block (default: blocks of about 32 MiB).
+
+    Returns:
+        int32 array (n_queries, n_database).
+    """
+    queries, database, dtype = _packed_pair(query_codes, database_codes)
+    chunk_size = _chunk(chunk_size, len(database), database.shape[1])
     distances = np.empty((len(queries), len(database)), dtype=np.int32)
     for start in range(0, len(queries), chunk_size):
-        block = queries[start : start + chunk_size, None, :] ^ database[None, :, :]
-        distances[start : start + chunk_size] = np.bitwise_count(block).sum(axis=-1)
+        distances[start : start + chunk_size] = _hamming_block(
+            queries[start : start + chunk_size], database, dtype
+        )
     return distances
 
 
-def hamming_search(query_codes, database_codes, k, chunk_size=256):
+def hamming_search(query_codes, database_codes, k, chunk_size=None):
     """The k database codes nearest in Hamming distance to each query (ties: lower index first).
 
     Args:
         query_codes: (n_queries, bits) 0/1 codes.
         database_codes: (n_database, bits) 0/1 codes.
         k: how many items to return per query.
+        chunk_size: queries per block (default: blocks of about 32 MiB).
 
     Returns:
         `(indices, distances)`, both (n_queries, k), nearest first.
     """
-    query_codes = _as_2d("query_codes", query_codes)
-    database_codes = _as_2d("database_codes", database_codes)
-    n_database = database_codes.shape[0]
-    _check_k(k, n_database)
-    indices = np.empty((len(query_codes), k), dtype=np.int64)
-    distances = np.empty((len(query_codes), k), dtype=np.int32)
-    for start in range(0, len(query_codes), chunk_size):
-        block = hamming_distances(query_codes[start : start + chunk_size], database_codes)
-        # A unique key per item (distance first, then index) makes the top k deterministic.
-        key = block.astype(np.int64) * n_database + np.arange(n_database)
-        top = np.argpartition(key, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(np.take_along_axis(key, top, 1), 1), 1)
+    queries, database, dtype = _packed_pair(query_codes, database_codes)
+    _check_k(k, len(database))
+    chunk_size = _chunk(chunk_size, len(database), database.shape[1])
+    indices = np.empty((len(queries), k), dtype=np.int64)
+    distances = np.empty((len(queries), k), dtype=np.int32)
+    for start in range(0, len(queries), chunk_size):
+        block = _hamming_block(queries[start : start + chunk_size], database, dtype)
+        top = np.argsort(block, axis=1, kind="stable")[:, :k]  # ties keep index order
         indices[start : start + chunk_size] = top
         distances[start : start + chunk_size] = np.take_along_axis(block, top, axis=1)
     return indices, distances

@@ -73,7 +73,9 @@ def test_cosine_topk_worked_example():
 
 def test_nearest_neighbors_leave_one_out():
     points = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.0, 5.2]])
-    index, _ = retrieval.nearest_neighbors(points, points, k=1, metric="euclidean", exclude_self=True)
+    index, _ = retrieval.nearest_neighbors(
+        points, points, k=1, metric="euclidean", exclude_self=True
+    )
     np.testing.assert_array_equal(index[:, 0], [1, 0, 3, 2])
     with pytest.raises(ValueError, match="between 1 and"):
         retrieval.nearest_neighbors(points, points, k=4, exclude_self=True)
@@ -90,7 +92,7 @@ def test_binary_codes_and_packing():
         retrieval.pack_codes(np.array([[0, 2]]))
 
 
-@pytest.mark.parametrize("bits", [3, 30, 64, 100])
+@pytest.mark.parametrize("bits", [3, 30, 64, 100, 300])
 def test_hamming_search_matches_brute_force(bits):
     rng = np.random.default_rng(bits)
     queries = rng.integers(0, 2, size=(37, bits), dtype=np.uint8)
@@ -121,3 +123,13 @@ def test_retrieved_labels():
     np.testing.assert_array_equal(retrieval.retrieved_labels([[2, 0]], labels), [[7, 5]])
     with pytest.raises(ValueError, match="must lie in"):
         retrieval.retrieved_labels([[3]], labels)
+
+
+def test_popcount_fallback_without_numpy_bitwise_count(monkeypatch):
+    rng = np.random.default_rng(1)
+    queries = rng.integers(0, 2, size=(5, 130), dtype=np.uint8)
+    database = rng.integers(0, 2, size=(40, 130), dtype=np.uint8)
+    fast = retrieval.hamming_distances(queries, database)
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    np.testing.assert_array_equal(retrieval.hamming_distances(queries, database), fast)
+    np.testing.assert_array_equal(fast, (queries[:, None] != database[None]).sum(axis=-1))

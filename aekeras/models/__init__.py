@@ -3,7 +3,7 @@
 from aekeras.models.autoencoder import Autoencoder, dense_autoencoder
 from aekeras.models.contractive import ContractiveAutoencoder
 from aekeras.models.mae import MaskedAutoencoder
-from aekeras.models.rbm import RBM
+from aekeras.models.rbm import RBM, cd1_update
 from aekeras.models.vae import VAE
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "Autoencoder",
     "ContractiveAutoencoder",
     "MaskedAutoencoder",
+    "cd1_update",
     "dense_autoencoder",
 ]

@@ -139,9 +139,7 @@ class DenseAutoencoder(Autoencoder):
         inputs = keras.Input((input_dim,), name="inputs")
         x, encoder_layers = inputs, []
         for i, units in enumerate(hidden):
-            encoder_layers.append(
-                keras.layers.Dense(units, activation, name=f"encoder_dense_{i}")
-            )
+            encoder_layers.append(keras.layers.Dense(units, activation, name=f"encoder_dense_{i}"))
             x = encoder_layers[-1](x)
         regularizer = keras.regularizers.L2(code_l2) if code_l2 > 0 else None
         encoder_layers.append(

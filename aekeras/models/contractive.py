@@ -12,7 +12,7 @@ def contractive_penalty(h, kernel):
     """‖∂h/∂x‖²_F of a sigmoid layer h = σ(xW + b), in closed form, per example.
 
     ∂h_j/∂x_i = h_j(1 - h_j) W_ij, so ‖J‖²_F = Σ_j (h_j(1 - h_j))² Σ_i W_ij²
-    (Rifai et al. 2011, "Contractive auto-encoders", eq. 5).
+    (Rifai et al. 2011, "Contractive auto-encoders", the closed form for a sigmoid layer).
 
     Args:
         h: the layer's sigmoid outputs, (batch, code_dim).

@@ -24,7 +24,7 @@ def _sigmoid(x):
 def cd1_update(W, b, c, v, lr, seed=None, h_sample=None, v_sample=None):
     """One CD-1 update of a Bernoulli RBM, in NumPy, exactly as the lecture's algorithm box.
 
-    With h ~ p(h|v) and v* ~ p(v|h) (Hinton 2002; 2010, section 3):
+    With h ~ p(h|v) and v* ~ p(v|h) (Hinton 2002; Hinton 2010, "A practical guide"):
 
         W ← W + ε [v p(h=1|v)ᵀ - v* p(h*=1|v*)ᵀ]
         b ← b + ε (v - v*)
@@ -54,9 +54,7 @@ def cd1_update(W, b, c, v, lr, seed=None, h_sample=None, v_sample=None):
             f"Received: W.shape={W.shape}, b.shape={b.shape}, c.shape={c.shape}"
         )
     if v.ndim != 2 or v.shape[1] != W.shape[0]:
-        raise ValueError(
-            f"Expected v of shape (batch, {W.shape[0]}). Received: v.shape={v.shape}"
-        )
+        raise ValueError(f"Expected v of shape (batch, {W.shape[0]}). Received: v.shape={v.shape}")
     rng = np.random.default_rng(seed)
     p_h = _sigmoid(v @ W + c)
     h = (rng.random(p_h.shape) < p_h).astype(np.float64) if h_sample is None else h_sample
@@ -182,15 +180,20 @@ class RBM(keras.Model):
             - ops.sum(ops.matmul(v, self.kernel) * h, axis=-1)
         )
 
+    def _hidden_input(self, v):
+        return ops.matmul(v, self.kernel) + self.hidden_bias
+
+    def _free_energy(self, v, hidden_input):
+        return -ops.matmul(v, self.visible_bias) - ops.sum(ops.softplus(hidden_input), axis=-1)
+
     def free_energy(self, v):
         """F(v) = -log Σ_h exp(-E(v, h)) = -bᵀv - Σ_j softplus(c_j + (vW)_j), shape (batch,)."""
         v = self._visible(v)
-        hidden_input = ops.matmul(v, self.kernel) + self.hidden_bias
-        return -ops.matmul(v, self.visible_bias) - ops.sum(ops.softplus(hidden_input), axis=-1)
+        return self._free_energy(v, self._hidden_input(v))
 
     def prob_h_given_v(self, v):
         """p(h_j = 1 | v) = σ(c_j + (vW)_j)."""
-        return ops.sigmoid(ops.matmul(self._visible(v), self.kernel) + self.hidden_bias)
+        return ops.sigmoid(self._hidden_input(self._visible(v)))
 
     def prob_v_given_h(self, h):
         """p(v_i = 1 | h) = σ(b_i + (hWᵀ)_i)."""
@@ -224,37 +227,43 @@ class RBM(keras.Model):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.n_hidden,)
 
-    def negative_phase(self, v0, training=True):
-        """The chain of one update: returns `(v_k, p(v=1|h₀))`.
+    def negative_phase(self, h, visible_prob=None):
+        """k Gibbs steps from the hidden state h: returns the negative sample v_k.
 
-        h₀ ~ p(h|v₀); the chain starts at h₀ (CD-k) or at the persistent state (PCD-k) and
-        runs k steps h → v → h; v_k is the negative sample, under `stop_gradient`, and
-        p(v=1|h₀) the reconstruction of v₀. With `persistent=True` and `training=True` the
-        chain's new state h ~ p(h|v_k) is stored.
+        v ~ p(v|h), then k - 1 times h ~ p(h|v), v ~ p(v|h). The chain starts at h₀ ~ p(h|v₀)
+        for CD-k and at the persistent state for PCD-k. `visible_prob` is p(v=1|h) when the
+        caller has it already. v_k is returned under `stop_gradient`: the surrogate loss
+        differentiates F(v_k) with the sample held fixed.
         """
-        v0 = self._visible(v0)
-        _, h0 = self.sample_h_given_v(v0)
-        reconstruction = self.prob_v_given_h(h0)
-        h = ops.convert_to_tensor(self.persistent_chain) if self.persistent else h0
-        for step in range(self.k):
-            if step == 0 and not self.persistent:
-                v = self._bernoulli(reconstruction)
-            else:
-                _, v = self.sample_v_given_h(h)
-            if step < self.k - 1 or self.persistent:
-                _, h = self.sample_h_given_v(v)
-        if self.persistent and training:
-            self.persistent_chain.assign(h)
-        return ops.stop_gradient(v), reconstruction
+        prob = self.prob_v_given_h(h) if visible_prob is None else visible_prob
+        v = self._bernoulli(prob)
+        for _ in range(self.k - 1):
+            _, h = self.sample_h_given_v(v)
+            _, v = self.sample_v_given_h(h)
+        return ops.stop_gradient(v)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The CD surrogate mean F(v₀) - mean F(v_k); also tracks `reconstruction_error`."""
+        """The CD surrogate mean F(v₀) - mean F(v_k); also tracks `reconstruction_error`.
+
+        `reconstruction_error` is the mean squared error between v₀ and p(v=1|h₀),
+        h₀ ~ p(h|v₀). With `persistent=True` (and `training`) the chain moves on to
+        h ~ p(h|v_k). Each product with W is computed once and shared.
+        """
         v0 = self._visible(x)
-        v_k, reconstruction = self.negative_phase(v0, training=training)
-        self.reconstruction_tracker.update_state(
-            ops.mean(ops.square(v0 - reconstruction), axis=-1)
-        )
-        return ops.mean(self.free_energy(v0)) - ops.mean(self.free_energy(v_k))
+        hidden_input_0 = self._hidden_input(v0)  # for h₀ and for F(v₀)
+        h0 = self._bernoulli(ops.sigmoid(ops.stop_gradient(hidden_input_0)))
+        reconstruction = ops.stop_gradient(self.prob_v_given_h(h0))
+        if self.persistent:
+            v_k = self.negative_phase(ops.convert_to_tensor(self.persistent_chain))
+        else:
+            v_k = self.negative_phase(h0, visible_prob=reconstruction)
+        hidden_input_k = self._hidden_input(v_k)  # for F(v_k) and the chain's next state
+        if self.persistent and training:
+            prob = ops.sigmoid(ops.stop_gradient(hidden_input_k))
+            self.persistent_chain.assign(self._bernoulli(prob))
+        self.reconstruction_tracker.update_state(ops.mean(ops.square(v0 - reconstruction), axis=-1))
+        positive = ops.mean(self._free_energy(v0, hidden_input_0))
+        return positive - ops.mean(self._free_energy(v_k, hidden_input_k))
 
     def pseudo_likelihood(self, v, seed=None):
         """Per-example pseudo-likelihood, exactly as scikit-learn's `BernoulliRBM.score_samples`.

@@ -199,7 +199,9 @@ def dense_vae(
     return VAE(encoder, decoder, beta=beta, seed=seed, name="vae")
 
 
-def conv_vae(image_shape=(28, 28, 1), filters=(32, 64), dense_units=16, latent_dim=2, beta=1.0, seed=None):
+def conv_vae(
+    image_shape=(28, 28, 1), filters=(32, 64), dense_units=16, latent_dim=2, beta=1.0, seed=None
+):
     """The convolutional VAE of the keras-io example: two stride-2 convolutions and their mirror.
 
     Args:
