@@ -10,6 +10,7 @@ ignores the cache.
 import hashlib
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -39,7 +40,9 @@ def _fingerprint(model, x, fit_kwargs):
 def fit_or_load(model, name, x, y=None, profile=None, **fit_kwargs):
     """Fits ``model`` (``model.fit(x, y, **fit_kwargs)``) or loads the weights of an identical earlier fit.
 
-    The model must be built or buildable by calling it on ``x[:1]``.
+    The model must be built or buildable by calling it on ``x[:1]``. The starting weights
+    are not part of the key (re-running a cell must not retrain), so give a fine-tune from
+    other starting weights (e.g. after pretraining) a name of its own.
 
     Returns:
         the training history as a dict (``History.history``), also when loaded.
@@ -59,7 +62,10 @@ def fit_or_load(model, name, x, y=None, profile=None, **fit_kwargs):
     retrain = os.environ.get(RETRAIN_ENV, "") in ("1", "true", "yes")
     if not retrain and os.path.exists(weights) and os.path.exists(history_path):
         try:
-            model.load_weights(weights)
+            with warnings.catch_warnings():
+                # The optimizer's slots are not needed to use a trained model.
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                model.load_weights(weights)
             with open(history_path) as f:
                 history = json.load(f)
             print(

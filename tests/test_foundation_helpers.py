@@ -53,7 +53,7 @@ def test_record_and_markdown_table(tmp_path, monkeypatch):
     assert "| 02 | err | 2.5 | second | smoke |" in text
 
 
-def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch):
+def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch, capsys):
     import keras
 
     monkeypatch.setenv(training.CACHE_ENV, str(tmp_path))
@@ -67,21 +67,22 @@ def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch):
         model.compile(optimizer="adam", loss="mse")
         return model
 
+    def fit(model, epochs=2):
+        return training.fit_or_load(model, "tiny", x, x, epochs=epochs, batch_size=64, verbose=0)
+
     first = build()
-    history = training.fit_or_load(first, "tiny", x, x, epochs=2, batch_size=64, verbose=0)
+    history = fit(first)
     assert len(history["loss"]) == 2
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert any(f.endswith(".weights.h5") for f in files)
+    assert any(p.name.endswith(".weights.h5") for p in tmp_path.iterdir())
+    assert "Loaded" not in capsys.readouterr().out
+    # The same experiment again: loaded, not trained; same weights and history.
     second = build()
-    second.layers[0].kernel.assign(np.zeros((784, 8), "float32"))
-    again = training.fit_or_load(second, "tiny", x, x, epochs=2, batch_size=64, verbose=0)
-    assert again == json.loads(json.dumps(history))
+    assert fit(second) == json.loads(json.dumps(history))
+    assert "Loaded trained weights of 'tiny'" in capsys.readouterr().out
     np.testing.assert_allclose(
         second.predict(x[:4], verbose=0), first.predict(x[:4], verbose=0), atol=1e-6
     )
-    # A different experiment (more epochs) is not served from the cache.
-    third = build()
-    assert (
-        len(training.fit_or_load(third, "tiny", x, x, epochs=3, batch_size=64, verbose=0)["loss"])
-        == 3
-    )
+    # A changed experiment (more epochs) is trained afresh.
+    fourth = build()
+    assert len(fit(fourth, epochs=3)["loss"]) == 3
+    assert "Loaded" not in capsys.readouterr().out

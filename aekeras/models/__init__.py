@@ -1,10 +1,10 @@
 """Keras 3 models of the course; each trains with ``model.fit`` on any backend."""
 
 from aekeras.models.autoencoder import Autoencoder, dense_autoencoder
-from aekeras.models.contractive import ContractiveAutoencoder
+from aekeras.models.contractive import ContractiveAutoencoder, contractive_penalty
 from aekeras.models.mae import MaskedAutoencoder
 from aekeras.models.rbm import RBM, cd1_update
-from aekeras.models.vae import VAE
+from aekeras.models.vae import VAE, conv_vae, dense_vae, kl_divergence
 
 __all__ = [
     "RBM",
@@ -13,5 +13,9 @@ __all__ = [
     "ContractiveAutoencoder",
     "MaskedAutoencoder",
     "cd1_update",
+    "contractive_penalty",
+    "conv_vae",
+    "dense_vae",
+    "kl_divergence",
     "dense_autoencoder",
 ]
