@@ -59,7 +59,7 @@ exercises: setup
 	$(BIN)/python tools/release_exercises.py
 
 lint: setup
-	$(BIN)/ruff check aekeras tests tools benchmarks course solutions
+	$(BIN)/ruff check .
 	$(BIN)/ruff format --check aekeras tests tools benchmarks
 
 format: setup
