@@ -147,9 +147,13 @@ def history_plot(*histories, labels=None, key="loss", ax=None, title=None):
     labels = labels or [f"run {i + 1}" for i in range(len(histories))]
     for h, label in zip(histories, labels):
         hist = getattr(h, "history", h)
-        ax.plot(hist[key], label=f"{label}")
+        epochs = range(1, len(hist[key]) + 1)
+        ax.plot(epochs, hist[key], marker="o", markersize=3, label=f"{label}")
         if "val_" + key in hist:
-            ax.plot(hist["val_" + key], "--", label=f"{label} (val)")
+            ax.plot(
+                epochs, hist["val_" + key], "--", marker="o", markersize=3, label=f"{label} (val)"
+            )
+    ax.xaxis.set_major_locator(_plt().MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     ax.legend(frameon=False)

@@ -1,5 +1,7 @@
 """The masked autoencoder (MAE) of He et al. (2022), small enough for MNIST on a CPU."""
 
+import weakref
+
 import keras
 import numpy as np
 from keras import ops
@@ -7,6 +9,9 @@ from keras import ops
 from aekeras.layers.masking import RandomPatchMasking
 from aekeras.layers.patches import Patchify, Unpatchify
 from aekeras.layers.position import sincos_position_embedding
+
+# encode()'s feature extractors, kept outside the model so Keras does not track them.
+_FEATURE_EXTRACTORS = weakref.WeakKeyDictionary()
 
 
 @keras.saving.register_keras_serializable(package="aekeras")
@@ -327,7 +332,10 @@ class MaskedAutoencoder(keras.Model):
             float32 NumPy array `(n, encoder_dim)`: the encoder's tokens of
             all patches, mean-pooled (see `feature_extractor`).
         """
-        features = self.feature_extractor().predict(x, batch_size=batch_size, verbose=0)
+        extractor = _FEATURE_EXTRACTORS.get(self)
+        if extractor is None:  # built once: each new functional model costs a graph build
+            extractor = _FEATURE_EXTRACTORS[self] = self.feature_extractor()
+        features = extractor.predict(x, batch_size=batch_size, verbose=0)
         return features.astype("float32")
 
     def reconstruct(self, x, batch_size=256, paste_visible=False):
