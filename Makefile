@@ -14,6 +14,8 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 TIMEOUT ?= 1800
 ASSIGNMENT ?=
 JOBS ?= 2
+# Whole-notebook limit per submission, in seconds (nbgrader's own timeout is per cell).
+GRADE_LIMIT ?= 1800
 export KERAS_HOME
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -67,8 +69,9 @@ format: setup
 	$(BIN)/ruff check --fix aekeras tests tools benchmarks
 
 grade: setup
-	@test -n "$(ASSIGNMENT)" || (echo "usage: make grade ASSIGNMENT=01_pca [JOBS=2]"; exit 2)
-	$(BIN)/python -m aekeras.grading grade "$(ASSIGNMENT)" --jobs $(JOBS)
+	@test -n "$(ASSIGNMENT)" || (echo "usage: make grade ASSIGNMENT=01_pca [JOBS=2] [GRADE_LIMIT=1800]"; exit 2)
+	$(BIN)/python -m aekeras.grading grade "$(ASSIGNMENT)" --jobs $(JOBS) --limit $(GRADE_LIMIT)
+	$(BIN)/python -m aekeras.grading check-feedback "$(ASSIGNMENT)"
 
 clean:
 	rm -rf build .pytest_cache

@@ -20,3 +20,9 @@ c.OverwriteCells.add_missing_cells = True
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# aekeras.grading: feedback without hidden tests; tampered or deleted cells restored, deleted
+# test cells scored 0, only errors fail a test cell (not stray stderr), printed output capped.
+from aekeras.grading import configure  # noqa: E402
+
+configure(c)

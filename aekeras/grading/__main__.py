@@ -1,0 +1,75 @@
+"""Command line: ``python -m aekeras.grading grade|feedback|check-feedback|demo ...``."""
+
+import argparse
+import json
+import os
+import sys
+
+from . import runner
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m aekeras.grading", description=__doc__)
+    parser.add_argument("--root", default=".", help="course folder (with nbgrader_config.py)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    grade = commands.add_parser("grade", help="autograde a class, write feedback and grades.csv")
+    grade.add_argument("assignment")
+    grade.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    grade.add_argument(
+        "--limit",
+        type=float,
+        default=runner.DEFAULT_LIMIT,
+        help="seconds for a whole notebook; longer scores 0 (default %(default)g)",
+    )
+    grade.add_argument("--cell-timeout", type=int, help="seconds per cell (Execute.timeout)")
+    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grade.add_argument("--force", action="store_true", help="regrade graded submissions too")
+    grade.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
+
+    feedback = commands.add_parser("feedback", help="regenerate feedback without hidden tests")
+    feedback.add_argument("assignment")
+
+    check = commands.add_parser("check-feedback", help="fail if feedback shows a hidden test")
+    check.add_argument("assignment")
+
+    demo = commands.add_parser("demo", help="write a demo course with a generated class")
+    demo.add_argument("folder")
+    demo.add_argument(
+        "--students", type=int, default=None, help="class size (default: one per case)"
+    )
+
+    args = parser.parse_args(argv)
+    if args.command == "grade":
+        results = runner.grade(
+            args.assignment,
+            args.root,
+            jobs=args.jobs,
+            limit=args.limit,
+            cell_timeout=args.cell_timeout,
+            students=args.student,
+            force=args.force,
+            feedback=not args.no_feedback,
+        )
+        return 0 if all(r.recorded for r in results.values()) else 1
+    if args.command == "feedback":
+        return 0 if runner.generate_feedback(args.assignment, args.root) else 1
+    if args.command == "check-feedback":
+        leaks = runner.check_feedback(args.assignment, args.root)
+        for path, line in leaks:
+            print(f"{os.path.relpath(path, args.root)}: {line}")
+        print(f"{len(leaks)} hidden test line(s) in the feedback of {args.assignment}")
+        return 1 if leaks else 0
+    if args.command == "demo":
+        from . import demo as demo_course
+
+        expected = demo_course.write_demo(args.folder, args.students)
+        with open(os.path.join(args.folder, "expected_scores.json"), "w") as f:
+            json.dump(expected, f, indent=1)
+        print(f"{args.folder}: assignment {demo_course.ASSIGNMENT}, {len(expected)} submissions")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

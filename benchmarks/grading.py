@@ -1,0 +1,98 @@
+"""Benchmark: grading a generated class of the demo assignment with N workers.
+
+Times ``aekeras.grading`` end to end (record the assignment, autograde, merge, feedback,
+``grades.csv``) for each class size and worker count, and reports the time per submission::
+
+    python benchmarks/grading.py                       # 30 with 1 and 2 workers, 100 with 2
+    python benchmarks/grading.py --runs 30:1 30:2 100:2
+
+The class mixes correct, wrong and broken submissions (``aekeras.grading.demo``) but leaves
+out the cases that only wait for a limit (infinite loops, the runaway notebook), so the
+numbers measure throughput, not the limits. Not a test: numbers depend on the machine.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+from aekeras.grading import demo, runner
+
+SKIP = (*demo.SLOW_CASES, "worker_killed")
+
+
+def cpu_seconds():
+    """CPU time of this process and of the grading processes (the forkserver's reaped tree)."""
+    import multiprocessing.forkserver as forkserver
+
+    import psutil
+
+    total = sum(psutil.Process().cpu_times()[:4])
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    if pid:
+        total += sum(psutil.Process(pid).cpu_times()[:4])
+    return total
+
+
+def bench(size, jobs, config):
+    """Grades a fresh class of ``size`` with ``jobs`` workers; returns the timings."""
+    with tempfile.TemporaryDirectory(prefix="aekeras-bench-") as tmp:
+        root = os.path.join(tmp, "course")
+        cases = [c for c in demo.CASES if c not in SKIP][:size]
+        expected = demo.write_demo(root, size, config=config, cases=cases)
+        grader = runner.ClassGrader(
+            demo.ASSIGNMENT, root, jobs=jobs, log=lambda *a: None, workdir=os.path.join(tmp, "work")
+        )
+        cpu, start = cpu_seconds(), time.monotonic()
+        results = grader.run()
+        graded = time.monotonic()
+        grader.feedback()
+        fed = time.monotonic()
+        grader.export()
+        end = time.monotonic()
+        cpu = cpu_seconds() - cpu
+        wrong = [s for s, r in results.items() if r.score != expected[s]]
+        return {
+            "size": len(results),
+            "jobs": jobs,
+            "grade_s": graded - start,
+            "feedback_s": fed - graded,
+            "export_s": end - fed,
+            "total_s": end - start,
+            "cpu_s": cpu,
+            "median_submission_s": statistics.median(r.seconds for r in results.values()),
+            "wrong_scores": wrong,
+        }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--runs", nargs="+", default=["30:1", "30:2", "100:2"], help="SIZE:JOBS pairs"
+    )
+    args = parser.parse_args(argv)
+    config = os.path.join(os.path.dirname(os.path.dirname(__file__)), "nbgrader_config.py")
+    print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()}")
+    print(
+        "size jobs  grade_s feedback_s export_s total_s per_submission_s median_one_s"
+        "   cpu_s cpu_per_submission_s"
+    )
+    for run in args.runs:
+        size, jobs = (int(x) for x in run.split(":"))
+        r = bench(size, jobs, config)
+        print(
+            f"{r['size']:4d} {r['jobs']:4d} {r['grade_s']:8.1f} {r['feedback_s']:10.1f} "
+            f"{r['export_s']:8.1f} {r['total_s']:7.1f} {r['total_s'] / r['size']:16.2f} "
+            f"{r['median_submission_s']:12.2f} {r['cpu_s']:7.1f} {r['cpu_s'] / r['size']:20.2f}",
+            flush=True,
+        )
+        if r["wrong_scores"]:
+            print(f"  unexpected scores: {r['wrong_scores']}")
+    print(f"load average after: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
