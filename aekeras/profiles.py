@@ -74,23 +74,15 @@ def gpu_visible() -> bool:
     """Whether the current Keras backend sees a GPU."""
     import keras
 
-    backend = keras.backend.backend()
     try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return bool(tf.config.list_physical_devices("GPU"))
-        if backend == "jax":
-            import jax
-
-            return any(d.platform == "gpu" for d in jax.devices())
-        if backend == "torch":
+        if keras.backend.backend() == "torch":  # keras.distribution does not cover torch
             import torch
 
             return torch.cuda.is_available()
+        devices = keras.distribution.list_devices()
+        return any(str(d).lower().startswith(("gpu", "cuda")) for d in devices)
     except Exception:  # a broken driver is "no GPU", not a crash
         return False
-    return False
 
 
 def get_profile(name: str | None = None) -> Profile:
