@@ -83,12 +83,17 @@ class Autoencoder(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        for name in ("encoder", "decoder"):
-            config[name] = keras.saving.deserialize_keras_object(
-                config[name], custom_objects=custom_objects
-            )
-        return cls(**config)
+        return cls(**deserialize_submodels(config, custom_objects))
+
+
+def deserialize_submodels(config, custom_objects=None, names=("encoder", "decoder")):
+    """A copy of ``config`` with its serialised sub-models (``names``) rebuilt."""
+    config = dict(config)
+    for name in names:
+        config[name] = keras.saving.deserialize_keras_object(
+            config[name], custom_objects=custom_objects
+        )
+    return config
 
 
 def _positive_ints(name, values):

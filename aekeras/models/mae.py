@@ -77,6 +77,15 @@ class TransformerBlock(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
+def _transformer_stack(prefix, dim, heads, depth, mlp_ratio, dtype):
+    """``depth`` transformer blocks and their final LayerNorm, named ``<prefix>_block_i``."""
+    blocks = [
+        TransformerBlock(dim, heads, mlp_ratio, name=f"{prefix}_block_{i}", dtype=dtype)
+        for i in range(depth)
+    ]
+    return blocks, keras.layers.LayerNormalization(epsilon=1e-6, name=f"{prefix}_norm", dtype=dtype)
+
+
 @keras.saving.register_keras_serializable(package="aekeras")
 class MaskedAutoencoder(keras.Model):
     """Masked autoencoder: a ViT encoder on the visible patches, a small decoder.
@@ -196,24 +205,12 @@ class MaskedAutoencoder(keras.Model):
         self.unpatchify = Unpatchify(patch_size, image_shape, dtype=policy)
         self.masking = RandomPatchMasking(mask_ratio, seed=seed, dtype=policy)
         self.patch_embed = keras.layers.Dense(encoder_dim, name="patch_embed", dtype=policy)
-        self.encoder_blocks = [
-            TransformerBlock(
-                encoder_dim, encoder_heads, mlp_ratio, name=f"encoder_block_{i}", dtype=policy
-            )
-            for i in range(encoder_depth)
-        ]
-        self.encoder_norm = keras.layers.LayerNormalization(
-            epsilon=1e-6, name="encoder_norm", dtype=policy
+        self.encoder_blocks, self.encoder_norm = _transformer_stack(
+            "encoder", encoder_dim, encoder_heads, encoder_depth, mlp_ratio, policy
         )
         self.decoder_embed = keras.layers.Dense(decoder_dim, name="decoder_embed", dtype=policy)
-        self.decoder_blocks = [
-            TransformerBlock(
-                decoder_dim, decoder_heads, mlp_ratio, name=f"decoder_block_{i}", dtype=policy
-            )
-            for i in range(decoder_depth)
-        ]
-        self.decoder_norm = keras.layers.LayerNormalization(
-            epsilon=1e-6, name="decoder_norm", dtype=policy
+        self.decoder_blocks, self.decoder_norm = _transformer_stack(
+            "decoder", decoder_dim, decoder_heads, decoder_depth, mlp_ratio, policy
         )
         self.decoder_pred = keras.layers.Dense(self.patch_dim, name="decoder_pred", dtype=policy)
         self.build((None, *image_shape))

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from aekeras.layers.sampling import Sampling
-from aekeras.models.autoencoder import _apply
+from aekeras.models.autoencoder import _apply, deserialize_submodels
 
 __all__ = ["VAE", "conv_vae", "dense_vae", "kl_divergence"]
 
@@ -158,12 +158,7 @@ class VAE(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        for name in ("encoder", "decoder"):
-            config[name] = keras.saving.deserialize_keras_object(
-                config[name], custom_objects=custom_objects
-            )
-        return cls(**config)
+        return cls(**deserialize_submodels(config, custom_objects))
 
 
 def dense_vae(
