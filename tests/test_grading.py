@@ -122,6 +122,57 @@ def test_huge_output_is_bounded(serial):
         assert os.path.getsize(path) < 1_000_000, step
 
 
+def _run_cells(sources, timeout=60):
+    """Runs code cells in a kernel with the grading output stream; returns the notebook."""
+    from nbclient import NotebookClient
+
+    from aekeras.grading.preprocessors import BOUNDED_STREAM, OUTSTREAM
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Py"}
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        interrupt_on_timeout=True,
+        allow_errors=True,
+        extra_arguments=[f"--{OUTSTREAM}={BOUNDED_STREAM}"],
+    )
+    client.execute()
+    return nb
+
+
+def test_kernel_bounds_a_flood_of_flushed_prints():
+    """``print(..., flush=True)`` in a loop: one message per line, unless the kernel coalesces
+    them (thousands a second otherwise, which the grader cannot keep up with)."""
+    from aekeras.grading.kernel import BoundedOutStream
+
+    nb = _run_cells(
+        [
+            "import time\nt = time.time()\n"
+            "while time.time() - t < 3:\n    print('still centering', flush=True)",
+            "for i in range(3000):\n    print(i, flush=True)\nprint('done')",
+            "import sys\nprint(type(sys.stdout).__name__)",
+        ]
+    )
+    flood, counted, kind = (cell.outputs for cell in nb.cells)
+    assert kind[0].text.strip() == "BoundedOutStream"
+    # max_flushes immediate ones, as many timed flushes they had scheduled, then 5 a second
+    # (about 15 000 messages without the bound).
+    assert len(flood) < 2 * BoundedOutStream.max_flushes + 3 / 0.2 + 10, len(flood)
+    lines = "".join(o.text for o in counted).split()
+    assert lines == [*map(str, range(3000)), "done"]  # nothing lost, in order
+
+
+def test_kernel_caps_the_characters_of_a_cell(monkeypatch):
+    from aekeras.grading.kernel import MAX_CHARS_ENV, TRUNCATED
+
+    monkeypatch.setenv(MAX_CHARS_ENV, "1000")
+    nb = _run_cells(["print('x' * 600)\nprint('y' * 600)\nprint('z')", "print('next cell')"])
+    first = "".join(o.text for o in nb.cells[0].outputs)
+    assert first == "x" * 600 + "\n" + TRUNCATED
+    assert nb.cells[1].outputs[0].text == "next cell\n"
+
+
 # --- 3. the whole-notebook limit --------------------------------------------------------------
 
 

@@ -232,11 +232,17 @@ class ScoreDeletedTests(NbGraderPreprocessor):
         return cell, resources
 
 
+OUTSTREAM = "IPKernelApp.outstream_class"
+BOUNDED_STREAM = "aekeras.grading.kernel.BoundedOutStream"
+
+
 class BoundedExecute(Execute):
     """nbgrader's ``Execute`` that stops recording a cell's printed output past a budget.
 
     A loop that prints forever otherwise fills the grader's memory until the cell timeout,
-    and its backlog outlasts the wait for the kernel's last output (``iopub_timeout``).
+    and its backlog outlasts the wait for the kernel's last output (``iopub_timeout``). The
+    kernel is started with :class:`aekeras.grading.kernel.BoundedOutStream`, so the flood is
+    also cut where it is made.
     """
 
     max_stream_chars = Integer(
@@ -246,6 +252,10 @@ class BoundedExecute(Execute):
 
     def preprocess(self, nb, resources, km=None):
         self._printed = {}
+        language = nb.metadata.get("kernelspec", {}).get("language", "python")
+        if language == "python" and not any(OUTSTREAM in a for a in self.extra_arguments):
+            # Capped at the source too: the kernel drops a cell's output past its budget.
+            self.extra_arguments = [*self.extra_arguments, f"--{OUTSTREAM}={BOUNDED_STREAM}"]
         return super().preprocess(nb, resources, km=km)
 
     def output(self, outs, msg, display_id, cell_index):

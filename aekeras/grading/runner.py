@@ -39,6 +39,10 @@ STUDENT_FAILURES = (
     ("SchemaTooNewError", "the notebook's nbgrader metadata was edited and cannot be read"),
     ("SchemaTooOldError", "the notebook's nbgrader metadata was edited and cannot be read"),
     ("Inconsistent checksums", "the nbgrader metadata of a locked cell was edited"),
+    (
+        "Timeout waiting for IOPub output",
+        "a cell printed more output than the grader could read (an endless print loop?)",
+    ),
 )
 
 
