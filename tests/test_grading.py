@@ -173,6 +173,21 @@ def test_kernel_caps_the_characters_of_a_cell(monkeypatch):
     assert nb.cells[1].outputs[0].text == "next cell\n"
 
 
+def test_kernel_stream_imports_no_nbgrader():
+    """Every graded notebook starts a kernel that imports the stream: nbgrader (1.5 s of
+    imports, twice the CPU time of grading a submission) must stay out of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, aekeras.grading.kernel\n"
+        "heavy = ('nbgrader', 'nbconvert', 'keras')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # --- 3. the whole-notebook limit --------------------------------------------------------------
 
 

@@ -13,42 +13,47 @@ finishes, writes ``feedback/`` without hidden tests and exports ``grades.csv``. 
 after an interruption: graded submissions are skipped (``--force`` regrades them).
 """
 
-from .preprocessors import (
-    HideHiddenTests,
-    LimitOutputSize,
-    RestoreCells,
-    SaveAutoGradesOnErrors,
-    ScoreDeletedTests,
-    configure,
-    hidden_lines,
-    split_hidden,
-)
-from .runner import (
-    DEFAULT_LIMIT,
-    ClassGrader,
-    Result,
-    check_feedback,
-    find_leaks,
-    generate_feedback,
-    grade,
-    html_text,
-)
+import importlib
 
-__all__ = [
-    "DEFAULT_LIMIT",
-    "ClassGrader",
-    "HideHiddenTests",
-    "LimitOutputSize",
-    "RestoreCells",
-    "Result",
-    "SaveAutoGradesOnErrors",
-    "ScoreDeletedTests",
-    "check_feedback",
-    "configure",
-    "find_leaks",
-    "generate_feedback",
-    "grade",
-    "hidden_lines",
-    "html_text",
-    "split_hidden",
-]
+# Loaded on first use: the grading kernel imports ``aekeras.grading.kernel``, and each
+# kernel start should not pay for importing nbgrader.
+_EXPORTS = {
+    "preprocessors": (
+        "HideHiddenTests",
+        "LimitOutputSize",
+        "RestoreCells",
+        "SaveAutoGradesOnErrors",
+        "ScoreDeletedTests",
+        "configure",
+        "hidden_lines",
+        "split_hidden",
+    ),
+    "runner": (
+        "DEFAULT_LIMIT",
+        "ClassGrader",
+        "Result",
+        "check_feedback",
+        "find_leaks",
+        "generate_feedback",
+        "grade",
+        "html_text",
+    ),
+}
+_SUBMODULES = ("demo", "kernel", "preprocessors", "runner")
+
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    for module, names in _EXPORTS.items():
+        if name in names:
+            value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+            globals()[name] = value
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(__all__) + list(_SUBMODULES))
