@@ -5,14 +5,20 @@ Times ``aekeras.grading`` end to end (record the assignment, autograde, merge, f
 
     python benchmarks/grading.py                       # 30 with 1 and 2 workers, 100 with 2
     python benchmarks/grading.py --runs 30:1 30:2 100:2
+    AEKERAS_PROFILE=cpu python benchmarks/grading.py --assignments   # the ten real ones
 
 The class mixes correct, wrong and broken submissions (``aekeras.grading.demo``) but leaves
 out the cases that only wait for a limit (infinite loops, the runaway notebook), so the
-numbers measure throughput, not the limits. Not a test: numbers depend on the machine.
+numbers measure throughput, not the limits. ``--assignments`` instead grades each real
+assignment of ``solutions/`` with two submissions, its solution and its untouched release
+(under the profile ``AEKERAS_PROFILE`` names), and reports the seconds per submission.
+Not a test: numbers depend on the machine.
 """
 
 import argparse
+import glob
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -21,6 +27,7 @@ import time
 from aekeras.grading import demo, runner
 
 SKIP = (*demo.SLOW_CASES, "worker_killed")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cpu_seconds():
@@ -67,12 +74,52 @@ def bench(size, jobs, config):
         }
 
 
+def bench_assignment(assignment, tmp):
+    """Grades the solution and the untouched release of one real assignment, one worker."""
+    root = os.path.join(tmp, assignment)
+    os.makedirs(root)
+    shutil.copy(os.path.join(ROOT, "nbgrader_config.py"), root)
+    shutil.copytree(
+        os.path.join(ROOT, "solutions", assignment), os.path.join(root, "solutions", assignment)
+    )
+    for student, folder in (("solution", "solutions"), ("release", "exercises")):
+        target = os.path.join(root, "submitted", student, assignment)
+        shutil.copytree(os.path.join(ROOT, folder, assignment), target)
+    grader = runner.ClassGrader(
+        assignment, root, jobs=1, log=lambda *a: None, workdir=os.path.join(root, "work")
+    )
+    results = grader.run()
+    return {s: (r.score, r.max_score, r.seconds) for s, r in results.items()}
+
+
+def assignments_table():
+    profile = os.environ.get("AEKERAS_PROFILE", "auto")
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    print(f"profile {profile}, backend {backend}; one worker, seconds per submission")
+    print("assignment                  solution (score)   release (score)")
+    ids = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "solutions", "[0-9]*")))
+    with tempfile.TemporaryDirectory(prefix="aekeras-bench-") as tmp:
+        for assignment in ids:
+            r = bench_assignment(assignment, tmp)
+            (s_score, s_max, s_sec), (r_score, _, r_sec) = r["solution"], r["release"]
+            print(
+                f"{assignment:<26}{s_sec:8.1f} s ({s_score:g}/{s_max:g}){r_sec:10.1f} s ({r_score:g})",
+                flush=True,
+            )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--runs", nargs="+", default=["30:1", "30:2", "100:2"], help="SIZE:JOBS pairs"
     )
+    parser.add_argument(
+        "--assignments", action="store_true", help="time the ten real assignments instead"
+    )
     args = parser.parse_args(argv)
+    if args.assignments:
+        assignments_table()
+        return 0
     config = os.path.join(os.path.dirname(os.path.dirname(__file__)), "nbgrader_config.py")
     print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()}")
     print(
