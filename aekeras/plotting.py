@@ -145,15 +145,20 @@ def history_plot(*histories, labels=None, key="loss", ax=None, title=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     labels = labels or [f"run {i + 1}" for i in range(len(histories))]
+    longest = 0
     for h, label in zip(histories, labels):
         hist = getattr(h, "history", h)
         epochs = range(1, len(hist[key]) + 1)
+        longest = max(longest, len(epochs))
         ax.plot(epochs, hist[key], marker="o", markersize=3, label=f"{label}")
         if "val_" + key in hist:
             ax.plot(
                 epochs, hist["val_" + key], "--", marker="o", markersize=3, label=f"{label} (val)"
             )
-    ax.xaxis.set_major_locator(_plt().MaxNLocator(integer=True))
+    if longest <= 10:  # a short (smoke) run: one tick per epoch, never fractional ones
+        ax.set_xticks(range(1, longest + 1))
+    else:
+        ax.xaxis.set_major_locator(_plt().MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     ax.legend(frameon=False)

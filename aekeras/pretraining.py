@@ -3,7 +3,7 @@
 Each layer is trained as the encoder of a one-hidden-layer autoencoder on the codes of the
 layers below it, then frozen in place and used to encode the data for the next layer
 (Bengio et al. 2007, "Greedy layer-wise training of deep networks"; Vincent et al. 2010
-with `noise > 0`). An over-complete layer (units ≥ its input size) could learn the
+with `noise > 0` or `masking > 0`). An over-complete layer (units ≥ its input size) could learn the
 identity, so it gets an L1 penalty on its activity, which makes its code sparse.
 
 Example:
@@ -16,6 +16,8 @@ classifier = keras.Sequential([keras.Input((784,)), *layers, keras.layers.Dense(
 
 import keras
 import numpy as np
+
+from .layers import MaskingNoise
 
 __all__ = ["greedy_layerwise"]
 
@@ -36,9 +38,11 @@ def greedy_layerwise(
     l1=0.0,
     overcomplete_l1=1e-4,
     noise=0.0,
+    masking=0.0,
     optimizer="adam",
     verbose=0,
     name="pretrained",
+    return_histories=False,
 ):
     """Trains one shallow autoencoder per layer, each on the previous layer's codes.
 
@@ -57,13 +61,19 @@ def greedy_layerwise(
             do not learn to copy.
         noise: standard deviation of Gaussian noise on each layer's input while it is
             trained (a denoising autoencoder); 0 for none.
+        masking: fraction of each example's inputs set to 0 while a layer is trained
+            (`aekeras.layers.MaskingNoise`, the masking noise of a stacked denoising
+            autoencoder); 0 for none. Applied after the Gaussian noise when both are set.
         optimizer: optimizer identifier; a fresh one is made for every layer.
-        verbose: passed to `fit`.
+        verbose: passed to `fit` (2: one line per epoch and layer).
         name: prefix of the layers' names (`{name}_dense_{k}`).
+        return_histories: also return each layer's `keras.callbacks.History` (its
+            reconstruction loss per epoch).
 
     Returns:
         The list of trained, built encoder `Dense` layers (activity penalties removed),
-        ready to stack into a network and fine-tune.
+        ready to stack into a network and fine-tune; with `return_histories=True`, the
+        tuple `(layers, histories)`.
     """
     x = np.asarray(x, dtype="float32")
     if x.ndim != 2 or len(x) == 0:
@@ -76,8 +86,10 @@ def greedy_layerwise(
     for arg, value in (("l1", l1), ("overcomplete_l1", overcomplete_l1), ("noise", noise)):
         if not value >= 0:
             raise ValueError(f"`{arg}` must be >= 0. Received: {arg}={value!r}")
+    if not 0 <= masking < 1:
+        raise ValueError(f"`masking` must be in [0, 1). Received: masking={masking!r}")
 
-    trained, codes = [], x
+    trained, histories, codes = [], [], x
     for k, width in enumerate(units):
         input_dim = codes.shape[1]
         penalty = overcomplete_l1 if width >= input_dim else l1
@@ -91,9 +103,14 @@ def greedy_layerwise(
         reconstruction = keras.layers.Dense(input_dim, "sigmoid" if in_unit_range else None)
         inputs = keras.Input((input_dim,))
         h = keras.layers.GaussianNoise(noise)(inputs) if noise > 0 else inputs
+        h = MaskingNoise(masking)(h) if masking > 0 else h
         shallow = keras.Model(inputs, reconstruction(layer(h)), name=f"{name}_autoencoder_{k}")
         shallow.compile(optimizer=_fresh_optimizer(optimizer), loss="mse")
-        shallow.fit(codes, codes, epochs=epochs, batch_size=batch_size, verbose=verbose)
+        if verbose:
+            print(f"layer {k + 1} of {len(units)}: {input_dim} → {width}")
+        histories.append(
+            shallow.fit(codes, codes, epochs=epochs, batch_size=batch_size, verbose=verbose)
+        )
 
         layer.activity_regularizer = None
         codes = np.concatenate(
@@ -103,4 +120,4 @@ def greedy_layerwise(
             ]
         )
         trained.append(layer)
-    return trained
+    return (trained, histories) if return_histories else trained

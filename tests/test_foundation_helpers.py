@@ -43,6 +43,16 @@ def test_code_scatter_and_manifold(mnist):
     assert canvas.shape == (4 * 28, 4 * 28)
 
 
+def test_history_plot_ticks_whole_epochs():
+    """A one-epoch smoke run gets the tick 1, not 0.95, 0.975, ...; a long run integer ticks."""
+    fig = plotting.history_plot({"loss": [0.3]}, {"loss": [0.2], "val_loss": [0.25]})
+    assert list(fig.axes[0].get_xticks()) == [1]
+    assert [line.get_label() for line in fig.axes[0].lines] == ["run 1", "run 2", "run 2 (val)"]
+    fig = plotting.history_plot({"loss": list(np.linspace(1, 0, 40))})
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) > 1 and np.all(ticks == np.round(ticks))
+
+
 def test_record_and_markdown_table(tmp_path, monkeypatch):
     monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
     results.record("err", 1.0, note="first", lecture="02", source="mnist")

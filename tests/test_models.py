@@ -245,6 +245,19 @@ def test_greedy_layerwise_returns_trained_layers_to_stack(digits):
         greedy_layerwise(digits[:10], units=())
 
 
+def test_greedy_layerwise_with_masking_noise_returns_each_layers_history(digits):
+    keras.utils.set_random_seed(9)
+    layers, histories = greedy_layerwise(
+        digits[:1000], units=(64, 16), epochs=3, masking=0.25, return_histories=True
+    )
+    assert len(layers) == len(histories) == 2
+    for history in histories:
+        losses = history.history["loss"]
+        assert len(losses) == 3 and losses[-1] < losses[0], losses
+    with pytest.raises(ValueError, match="masking"):
+        greedy_layerwise(digits[:10], units=(4,), masking=1.0)
+
+
 def test_overcomplete_layers_get_the_l1_penalty(digits):
     """Units ≥ input size: the L1 activity penalty makes the over-complete code sparse."""
     x = digits[:500]
