@@ -3,8 +3,8 @@
 Each layer is trained as the encoder of a one-hidden-layer autoencoder on the codes of the
 layers below it, then frozen in place and used to encode the data for the next layer
 (Bengio et al. 2007, "Greedy layer-wise training of deep networks"; Vincent et al. 2010
-with `noise > 0` or `masking > 0`). An over-complete layer (units ≥ its input size) could learn the
-identity, so it gets an L1 penalty on its activity, which makes its code sparse.
+with `noise > 0` or `masking > 0`). An over-complete layer (units ≥ its input size) could
+learn the identity, so it gets an L1 penalty on its activity, which makes its code sparse.
 
 Example:
 

@@ -173,6 +173,19 @@ def test_kernel_caps_the_characters_of_a_cell(monkeypatch):
     assert nb.cells[1].outputs[0].text == "next cell\n"
 
 
+def test_output_the_grader_cannot_read_is_the_students_zero(tmp_path):
+    """Should an IOPub timeout still happen, it is recorded as a 0 with its reason, not as
+    an unrecorded error of the run."""
+    log = tmp_path / "student.log"
+    log.write_text(
+        "nbclient.exceptions.CellTimeoutError: A cell timed out while it was being executed, "
+        "after 30 seconds.\nThe message was: Timeout waiting for IOPub output.\n"
+    )
+    assert "endless print loop" in grading.runner._student_failure(str(log))
+    log.write_text("sqlite3.OperationalError: database is locked\n")
+    assert grading.runner._student_failure(str(log)) is None
+
+
 def test_kernel_stream_imports_no_nbgrader():
     """Every graded notebook starts a kernel that imports the stream: nbgrader (1.5 s of
     imports, twice the CPU time of grading a submission) must stay out of it."""

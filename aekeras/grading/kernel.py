@@ -18,6 +18,7 @@ import sys
 from ipykernel.iostream import OutStream
 
 MAX_CHARS_ENV = "AEKERAS_GRADING_MAX_OUTPUT"
+MAX_CHARS = 2_000_000  # characters of printed output per cell
 TRUNCATED = "\n... Output truncated (too long): the rest of this cell's output is dropped ...\n"
 
 
@@ -37,7 +38,7 @@ class BoundedOutStream(OutStream):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.max_chars = int(os.environ.get(MAX_CHARS_ENV, 2_000_000))
+        self.max_chars = int(os.environ.get(MAX_CHARS_ENV, MAX_CHARS))
         self._cell = None
         self._written = 0
         self._flushes = 0

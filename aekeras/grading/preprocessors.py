@@ -30,6 +30,8 @@ from nbgrader.preprocessors import (
 )
 from traitlets import Integer, Unicode
 
+from .kernel import MAX_CHARS
+
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 # Hidden lines shorter than this (")", "else:") say nothing and occur everywhere.
@@ -246,7 +248,7 @@ class BoundedExecute(Execute):
     """
 
     max_stream_chars = Integer(
-        2_000_000, help="Characters of printed output recorded per cell while it runs."
+        MAX_CHARS, help="Characters of printed output recorded per cell while it runs."
     ).tag(config=True)
     iopub_timeout = Integer(30, help=Execute.iopub_timeout.help).tag(config=True)
 
