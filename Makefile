@@ -34,7 +34,7 @@ $(BIN)/python:
 
 # Re-install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[course,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[course,grader,dev]"
 	@touch $@
 
 setup: $(VENV)/.installed
@@ -70,8 +70,8 @@ format: setup
 
 grade: setup
 	@test -n "$(ASSIGNMENT)" || (echo "usage: make grade ASSIGNMENT=01_pca [JOBS=2] [GRADE_LIMIT=1800]"; exit 2)
-	$(BIN)/python -m aekeras.grading grade "$(ASSIGNMENT)" --jobs $(JOBS) --limit $(GRADE_LIMIT)
-	$(BIN)/python -m aekeras.grading check-feedback "$(ASSIGNMENT)"
+	$(BIN)/python -m aekeras_grader grade "$(ASSIGNMENT)" --jobs $(JOBS) --limit $(GRADE_LIMIT)
+	$(BIN)/python -m aekeras_grader check-feedback "$(ASSIGNMENT)"
 
 clean:
 	rm -rf build .pytest_cache

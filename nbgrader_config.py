@@ -16,13 +16,13 @@ c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 
 # A deleted test cell scores 0 instead of being flagged for manual grading.
 c.OverwriteCells.add_missing_cells = True
-# Seconds per cell; a whole-notebook limit is enforced by aekeras.grading's wrapper.
+# Seconds per cell; a whole-notebook limit is enforced by aekeras_grader's wrapper.
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# aekeras.grading: feedback without hidden tests; tampered or deleted cells restored, deleted
+# aekeras_grader: feedback without hidden tests; tampered or deleted cells restored, deleted
 # test cells scored 0, only errors fail a test cell (not stray stderr), printed output capped.
-from aekeras.grading import configure  # noqa: E402
+from aekeras_grader import configure  # noqa: E402
 
 configure(c)

@@ -1,13 +1,13 @@
 """Benchmark: grading a generated class of the demo assignment with N workers.
 
-Times ``aekeras.grading`` end to end (record the assignment, autograde, merge, feedback,
+Times ``aekeras_grader`` end to end (record the assignment, autograde, merge, feedback,
 ``grades.csv``) for each class size and worker count, and reports the time per submission::
 
     python benchmarks/grading.py                       # 30 with 1 and 2 workers, 100 with 2
     python benchmarks/grading.py --runs 30:1 30:2 100:2
     AEKERAS_PROFILE=cpu python benchmarks/grading.py --assignments   # the ten real ones
 
-The class mixes correct, wrong and broken submissions (``aekeras.grading.demo``) but leaves
+The class mixes correct, wrong and broken submissions (``grading_demo``) but leaves
 out the cases that only wait for a limit (infinite loops, the runaway notebook), so the
 numbers measure throughput, not the limits. ``--assignments`` instead grades each real
 assignment of ``solutions/`` with two submissions, its solution and its untouched release
@@ -23,7 +23,10 @@ import sys
 import tempfile
 import time
 
-from aekeras.grading import demo, runner
+from aekeras_grader import runner
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+import grading_demo as demo  # noqa: E402
 
 SKIP = (*demo.SLOW_CASES, "worker_killed")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,7 +1,7 @@
 """Grading a real class (issue 7): hidden tests never reach a student, runaway notebooks are
 stopped, a class is graded in parallel with nothing lost, and grades are repeatable.
 
-The class is ``aekeras.grading.demo``: a small NumPy assignment (a seeded locked setup cell,
+The class is ``grading_demo``: a small NumPy assignment (a seeded locked setup cell,
 three answers, visible and hidden tests, 10 points) and one submission per case an instructor
 meets, each with the score it must get. It is graded twice, serially and with two workers (one
 of which is killed mid-run and resumed); the tests below read those two runs.
@@ -15,8 +15,8 @@ import nbformat
 import pytest
 from conftest import ROOT
 
-from aekeras import grading
-from aekeras.grading import demo
+import aekeras_grader as grading
+import grading_demo as demo
 
 pytestmark = pytest.mark.grading
 
@@ -126,7 +126,7 @@ def _run_cells(sources, timeout=60):
     """Runs code cells in a kernel with the grading output stream; returns the notebook."""
     from nbclient import NotebookClient
 
-    from aekeras.grading.preprocessors import BOUNDED_STREAM, OUTSTREAM
+    from aekeras_grader.preprocessors import BOUNDED_STREAM, OUTSTREAM
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Py"}
@@ -144,7 +144,7 @@ def _run_cells(sources, timeout=60):
 def test_kernel_bounds_a_flood_of_flushed_prints():
     """``print(..., flush=True)`` in a loop: one message per line, unless the kernel coalesces
     them (thousands a second otherwise, which the grader cannot keep up with)."""
-    from aekeras.grading.kernel import BoundedOutStream
+    from aekeras_grader.kernel import BoundedOutStream
 
     nb = _run_cells(
         [
@@ -164,7 +164,7 @@ def test_kernel_bounds_a_flood_of_flushed_prints():
 
 
 def test_kernel_caps_the_characters_of_a_cell(monkeypatch):
-    from aekeras.grading.kernel import MAX_CHARS_ENV, TRUNCATED
+    from aekeras_grader.kernel import MAX_CHARS_ENV, TRUNCATED
 
     monkeypatch.setenv(MAX_CHARS_ENV, "1000")
     nb = _run_cells(["print('x' * 600)\nprint('y' * 600)\nprint('z')", "print('next cell')"])
@@ -193,7 +193,7 @@ def test_kernel_stream_imports_no_nbgrader():
     import sys
 
     code = (
-        "import sys, aekeras.grading.kernel\n"
+        "import sys, aekeras_grader.kernel\n"
         "heavy = ('nbgrader', 'nbconvert', 'keras')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
@@ -351,7 +351,7 @@ def test_repo_config_uses_the_grading_preprocessors():
     from traitlets.config.loader import PyFileConfigLoader
 
     c = PyFileConfigLoader("nbgrader_config.py", path=ROOT).load_config()
-    hint = "nbgrader_config.py should call aekeras.grading.configure(c)"
+    hint = "nbgrader_config.py should call aekeras_grader.configure(c)"
     assert grading.HideHiddenTests in c.GenerateFeedback.get("preprocessors", []), hint
     assert grading.RestoreCells in c.Autograde.get("sanitize_preprocessors", []), hint
     assert c.OverwriteCells.add_missing_cells is True

@@ -5,8 +5,8 @@ three answer cells, visible and hidden tests, 10 points) that a kernel grades in
 second. :func:`make_class` writes submissions for it: correct ones, wrong ones (partial
 credit) and every kind of broken one an instructor meets, each with the score it must get::
 
-    python -m aekeras.grading demo /tmp/course          # writes expected_scores.json too
-    cd /tmp/course && python -m aekeras.grading grade 00_demo --jobs 2 --limit 40 --cell-timeout 6
+    python tests/grading_demo.py /tmp/course          # writes expected_scores.json too
+    cd /tmp/course && python -m aekeras_grader grade 00_demo --jobs 2 --limit 40 --cell-timeout 6
 
 The expected scores of the runaway notebook and the infinite loops assume those two limits.
 """
@@ -155,7 +155,7 @@ def make_course(root, config=None):
                 'c.CourseDirectory.release_directory = "exercises"\n'
                 "c.OverwriteCells.add_missing_cells = True\n"
                 "c.Execute.timeout = 300\n"
-                "from aekeras.grading import configure  # noqa: E402\n"
+                "from aekeras_grader import configure  # noqa: E402\n"
                 "configure(c)\n"
             )
     return root
@@ -465,3 +465,13 @@ def make_class(root, n_students=None, cases=None):
                     json.dump(nbformat.v4.new_notebook(), f)
         expected[student] = float(CASES[case][1])
     return expected
+
+
+if __name__ == "__main__":
+    import sys
+
+    folder = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="aekeras-demo-")
+    scores = write_demo(folder, int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    with open(os.path.join(folder, "expected_scores.json"), "w") as f:
+        json.dump(scores, f, indent=1)
+    print(f"{folder}: assignment {ASSIGNMENT}, {len(scores)} submissions")

@@ -9,7 +9,7 @@ up on the whole submission. Bounding the output where it is made, in the kernel,
 stream of messages small.
 
 ``BoundedExecute`` starts its kernels with
-``--IPKernelApp.outstream_class=aekeras.grading.kernel.BoundedOutStream``.
+``--IPKernelApp.outstream_class=aekeras_grader.kernel.BoundedOutStream``.
 """
 
 import os

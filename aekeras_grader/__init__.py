@@ -2,8 +2,8 @@
 
 For instructors, from the course root (where ``nbgrader_config.py`` is)::
 
-    python -m aekeras.grading grade 01_pca --jobs 4          # autograde, feedback, grades.csv
-    python -m aekeras.grading check-feedback 01_pca          # no hidden test line in feedback/
+    python -m aekeras_grader grade 01_pca --jobs 4          # autograde, feedback, grades.csv
+    python -m aekeras_grader check-feedback 01_pca          # no hidden test line in feedback/
     nbgrader release_feedback 01_pca                         # then hand the feedback out
 
 ``grade`` records the assignment from ``solutions/`` in ``gradebook.db``, autogrades every
@@ -15,7 +15,7 @@ after an interruption: graded submissions are skipped (``--force`` regrades them
 
 import importlib
 
-# Loaded on first use: the grading kernel imports ``aekeras.grading.kernel``, and each
+# Loaded on first use: the grading kernel imports ``aekeras_grader.kernel``, and each
 # kernel start should not pay for importing nbgrader.
 _EXPORTS = {
     "preprocessors": (
@@ -39,7 +39,7 @@ _EXPORTS = {
         "html_text",
     ),
 }
-_SUBMODULES = ("demo", "kernel", "preprocessors", "runner")
+_SUBMODULES = ("judge", "kernel", "preprocessors", "runner", "sandbox")
 
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)
 

@@ -235,7 +235,7 @@ class ScoreDeletedTests(NbGraderPreprocessor):
 
 
 OUTSTREAM = "IPKernelApp.outstream_class"
-BOUNDED_STREAM = "aekeras.grading.kernel.BoundedOutStream"
+BOUNDED_STREAM = "aekeras_grader.kernel.BoundedOutStream"
 
 
 class BoundedExecute(Execute):
@@ -243,7 +243,7 @@ class BoundedExecute(Execute):
 
     A loop that prints forever otherwise fills the grader's memory until the cell timeout,
     and its backlog outlasts the wait for the kernel's last output (``iopub_timeout``). The
-    kernel is started with :class:`aekeras.grading.kernel.BoundedOutStream`, so the flood is
+    kernel is started with :class:`aekeras_grader.kernel.BoundedOutStream`, so the flood is
     also cut where it is made.
     """
 

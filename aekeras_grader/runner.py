@@ -84,7 +84,7 @@ def _context():
     global _CONTEXT
     if _CONTEXT is None:
         _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["aekeras.grading.runner", "nbgrader.apps"])
+        _CONTEXT.set_forkserver_preload(["aekeras_grader.runner", "nbgrader.apps"])
     return _CONTEXT
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m aekeras.grading grade|feedback|check-feedback|demo ...``."""
+"""Command line: ``python -m aekeras_grader grade|feedback|check-feedback ...``."""
 
 import argparse
 import json
@@ -9,7 +9,7 @@ from . import runner
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m aekeras.grading", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m aekeras_grader", description=__doc__)
     parser.add_argument("--root", default=".", help="course folder (with nbgrader_config.py)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -33,11 +33,6 @@ def main(argv=None):
     check = commands.add_parser("check-feedback", help="fail if feedback shows a hidden test")
     check.add_argument("assignment")
 
-    demo = commands.add_parser("demo", help="write a demo course with a generated class")
-    demo.add_argument("folder")
-    demo.add_argument(
-        "--students", type=int, default=None, help="class size (default: one per case)"
-    )
 
     args = parser.parse_args(argv)
     if args.command == "grade":
@@ -60,14 +55,6 @@ def main(argv=None):
             print(f"{os.path.relpath(path, args.root)}: {line}")
         print(f"{len(leaks)} hidden test line(s) in the feedback of {args.assignment}")
         return 1 if leaks else 0
-    if args.command == "demo":
-        from . import demo as demo_course
-
-        expected = demo_course.write_demo(args.folder, args.students)
-        with open(os.path.join(args.folder, "expected_scores.json"), "w") as f:
-            json.dump(expected, f, indent=1)
-        print(f"{args.folder}: assignment {demo_course.ASSIGNMENT}, {len(expected)} submissions")
-        return 0
     return 2
 
 
