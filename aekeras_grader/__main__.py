@@ -1,7 +1,6 @@
 """Command line: ``python -m aekeras_grader grade|feedback|check-feedback ...``."""
 
 import argparse
-import json
 import os
 import sys
 
@@ -32,7 +31,6 @@ def main(argv=None):
 
     check = commands.add_parser("check-feedback", help="fail if feedback shows a hidden test")
     check.add_argument("assignment")
-
 
     args = parser.parse_args(argv)
     if args.command == "grade":

@@ -330,8 +330,10 @@ def configure(c):
         pp.OverwriteCells,
         pp.CheckCellMetadata,
     ]
+    from .execute import JudgedExecute
+
     c.Autograde.autograde_preprocessors = [
-        BoundedExecute,
+        JudgedExecute,
         ScoreDeletedTests,
         pp.IgnorePattern,
         ClearMetadataPreprocessor,

@@ -486,6 +486,9 @@ def _tail(path, lines=15):
 
 def _student_failure(log_path):
     text = _tail(log_path, 400)
+    limit = re.search(r"AekerasLimitExceeded: (.*)", text)
+    if limit:
+        return limit[1].strip().rstrip("'\"")
     for needle, reason in STUDENT_FAILURES:
         if needle in text:
             return reason

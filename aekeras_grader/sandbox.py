@@ -215,7 +215,8 @@ class Sandbox:
         return out
 
     def bwrap_args(self):
-        args = [self.bwrap, *_namespace_args()]
+        # the grader's PID means nothing inside: ipykernel would take it for a dead parent
+        args = [self.bwrap, *_namespace_args(), "--unsetenv", "JPY_PARENT_PID"]
         for path in readonly_paths(self.data_dirs):
             args += ["--ro-bind", path, path]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
