@@ -21,7 +21,10 @@ What a test may do with the student's objects:
   kernel by its config and weights, and its state (weights, ``trainable``) comes back after
   every call, so a function that freezes or trains it is seen doing so;
 * not: use a student's object inside a Keras container built here (``keras.Sequential([
-  student_model])``): call the student's objects instead.
+  student_model])``, ``keras.Model(judge_inputs, student_layer(judge_inputs))``): call the
+  student's objects instead, or build the container in the kernel with ``student_keras``
+  (the kernel's Keras; write ``globals().get("student_keras", keras)`` so that the cell
+  also runs in a plain notebook).
 
 ``keras.utils.set_random_seed`` and ``np.random.seed`` in a test seed the kernel too, so the
 student's code draws the same numbers as when the whole cell ran there.
@@ -364,7 +367,13 @@ class Judge:
 
     def __init__(self, link):
         self.link = link
-        self.ns = {"__name__": "__main__", "__builtins__": builtins}
+        # ``student_keras``: the kernel's own Keras, for a test that builds a model around a
+        # student's layer where the layer lives (``student_keras.Input``, ``.Model``)
+        self.ns = {
+            "__name__": "__main__",
+            "__builtins__": builtins,
+            "student_keras": link.name("keras"),
+        }
         self.seeded = False
 
     def _mirror_seeds(self):
