@@ -16,6 +16,10 @@ ASSIGNMENT ?=
 JOBS ?= 2
 # Whole-notebook limit per submission, in seconds (nbgrader's own timeout is per cell).
 GRADE_LIMIT ?= 1800
+# Memory per submission's sandbox (more scores 0); GRADE_FLAGS=--unsafe-no-sandbox grades
+# without the sandbox (see README: What grading protects).
+GRADE_MEMORY ?= 4G
+GRADE_FLAGS ?=
 export KERAS_HOME
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -69,8 +73,8 @@ format: setup
 	$(BIN)/ruff check --fix aekeras tests tools benchmarks
 
 grade: setup
-	@test -n "$(ASSIGNMENT)" || (echo "usage: make grade ASSIGNMENT=01_pca [JOBS=2] [GRADE_LIMIT=1800]"; exit 2)
-	$(BIN)/python -m aekeras_grader grade "$(ASSIGNMENT)" --jobs $(JOBS) --limit $(GRADE_LIMIT)
+	@test -n "$(ASSIGNMENT)" || (echo "usage: make grade ASSIGNMENT=01_pca [JOBS=2] [GRADE_LIMIT=1800] [GRADE_MEMORY=4G]"; exit 2)
+	$(BIN)/python -m aekeras_grader grade "$(ASSIGNMENT)" --jobs $(JOBS) --limit $(GRADE_LIMIT) --memory $(GRADE_MEMORY) $(GRADE_FLAGS)
 	$(BIN)/python -m aekeras_grader check-feedback "$(ASSIGNMENT)"
 
 clean:

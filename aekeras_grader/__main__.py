@@ -7,6 +7,22 @@ import sys
 from . import runner
 
 
+def _grade(args):
+    results = runner.grade(
+        args.assignment,
+        args.root,
+        jobs=args.jobs,
+        limit=args.limit,
+        cell_timeout=args.cell_timeout,
+        students=args.student,
+        force=args.force,
+        feedback=not args.no_feedback,
+        memory=args.memory,
+        unsafe=args.unsafe_no_sandbox,
+    )
+    return 0 if all(r.recorded for r in results.values()) else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m aekeras_grader", description=__doc__)
     parser.add_argument("--root", default=".", help="course folder (with nbgrader_config.py)")
@@ -25,6 +41,17 @@ def main(argv=None):
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--force", action="store_true", help="regrade graded submissions too")
     grade.add_argument("--no-feedback", action="store_true", help="skip generate_feedback")
+    grade.add_argument(
+        "--memory",
+        default=None,
+        help="memory per submission, e.g. 3G (default: $GRADE_MEMORY or 4G); more scores 0",
+    )
+    grade.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="grade without the sandbox (students' code runs with your rights); marked in "
+        "grades.csv",
+    )
 
     feedback = commands.add_parser("feedback", help="regenerate feedback without hidden tests")
     feedback.add_argument("assignment")
@@ -34,17 +61,13 @@ def main(argv=None):
 
     args = parser.parse_args(argv)
     if args.command == "grade":
-        results = runner.grade(
-            args.assignment,
-            args.root,
-            jobs=args.jobs,
-            limit=args.limit,
-            cell_timeout=args.cell_timeout,
-            students=args.student,
-            force=args.force,
-            feedback=not args.no_feedback,
-        )
-        return 0 if all(r.recorded for r in results.values()) else 1
+        from .sandbox import SandboxUnavailable
+
+        try:
+            return _grade(args)
+        except SandboxUnavailable as err:
+            print(f"make grade: cannot sandbox students' code: {err}", file=sys.stderr)
+            return 3
     if args.command == "feedback":
         return 0 if runner.generate_feedback(args.assignment, args.root) else 1
     if args.command == "check-feedback":

@@ -317,8 +317,12 @@ class LimitOutputSize(LimitOutput):
         return cell, resources
 
 
-def configure(c):
-    """Puts the preprocessors into an nbgrader config ``c`` (in ``nbgrader_config.py``)."""
+def configure(c, judged=True):
+    """Puts the preprocessors into an nbgrader config ``c`` (in ``nbgrader_config.py``).
+
+    ``judged=False`` runs test cells in the student's own kernel, unsandboxed, as before the
+    judge existed: only for ``benchmarks/grading.py``, to measure the judge's cost against it.
+    """
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader import preprocessors as pp
 
@@ -333,7 +337,7 @@ def configure(c):
     from .execute import JudgedExecute
 
     c.Autograde.autograde_preprocessors = [
-        JudgedExecute,
+        JudgedExecute if judged else BoundedExecute,
         ScoreDeletedTests,
         pp.IgnorePattern,
         ClearMetadataPreprocessor,

@@ -27,6 +27,8 @@ import uuid
 DEFAULT_LIMIT = 1800.0  # seconds per submission (whole notebook): fits the gpu profile
 JOB_ENV = "AEKERAS_GRADING_JOB"
 RUN_ENV = "AEKERAS_GRADING_RUN"
+STUDENT_ENV = "AEKERAS_GRADING_STUDENT"
+SANDBOX_COLUMN = "sandbox"
 
 # What nbgrader's log says when a submission, not the machine, is at fault.
 STUDENT_FAILURES = (
@@ -273,22 +275,36 @@ class ClassGrader:
         env=None,
         log=print,
         workdir=None,
+        memory=None,
+        unsafe=False,
     ):
+        from . import sandbox
+
+        self.unsafe = bool(unsafe)
+        if not self.unsafe:
+            sandbox.check()  # raises SandboxUnavailable with what to do
+        self.memory = memory or os.environ.get("GRADE_MEMORY") or sandbox.DEFAULT_MEMORY
+        sandbox.parse_size(self.memory)  # a bad size fails here, not in every worker
         self.assignment = assignment
         self.course = Course(root)
         self.jobs = max(1, int(jobs))
         self.limit = limit
         self.argv = [] if cell_timeout is None else [f"--Execute.timeout={int(cell_timeout)}"]
         self.run_id = uuid.uuid4().hex
-        self.env = {**(env or {}), RUN_ENV: self.run_id}
+        self.env = {
+            **(env or {}),
+            RUN_ENV: self.run_id,
+            "AEKERAS_GRADING_MEMORY": str(self.memory),
+            "AEKERAS_GRADING_UNSAFE": "1" if self.unsafe else "0",
+        }
         self.log = log
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"aekeras-grading-{assignment}-")
         os.makedirs(os.path.join(self.workdir, "logs"), exist_ok=True)
 
-    def _app(self, app, argv, name, limit=None):
+    def _app(self, app, argv, name, limit=None, env=None):
         log_path = os.path.join(self.workdir, "logs", f"{name}.log")
         code, timed_out, seconds = run_app(
-            app, argv, self.course.root, log_path, env=self.env, limit=limit
+            app, argv, self.course.root, log_path, env={**self.env, **(env or {})}, limit=limit
         )
         return code, timed_out, seconds, log_path
 
@@ -361,7 +377,9 @@ class ClassGrader:
         record = None
         if not result.reason:
             argv = [self.assignment, "--student", student, "--db", db_url, "--force", *self.argv]
-            code, timed_out, _, result.log = self._app("autograde", argv, student, self.limit)
+            code, timed_out, _, result.log = self._app(
+                "autograde", argv, student, self.limit, env={STUDENT_ENV: student}
+            )
             if timed_out:
                 result.reason = (
                     f"the notebook ran longer than the {self.limit:g} s allowed for the whole "
@@ -469,7 +487,28 @@ class ClassGrader:
         )
         if code != 0:
             raise RuntimeError(f"nbgrader export failed:\n{_tail(log_path)}")
+        self._mark_sandbox(path)
         return path
+
+    def _mark_sandbox(self, path):
+        """Adds the ``sandbox`` column: how this run graded (``bubblewrap`` or ``NONE``)."""
+        import csv
+
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return
+        value = "NONE (--unsafe-no-sandbox)" if self.unsafe else "bubblewrap"
+        if SANDBOX_COLUMN in rows[0]:
+            column = rows[0].index(SANDBOX_COLUMN)
+            for row in rows[1:]:
+                row[column] = value
+        else:
+            rows[0].append(SANDBOX_COLUMN)
+            for row in rows[1:]:
+                row.append(value)
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows(rows)
 
 
 def _line(result):
@@ -508,6 +547,8 @@ def grade(
     env=None,
     log=print,
     workdir=None,
+    memory=None,
+    unsafe=False,
 ):
     """Autogrades every submission of ``assignment`` in ``jobs`` workers; returns the Results.
 
@@ -517,7 +558,16 @@ def grade(
     Logs and worker gradebooks go to ``workdir`` (default: a temporary folder), which is
     kept only when a submission could not be graded.
     """
-    grader = ClassGrader(assignment, root, jobs, limit, cell_timeout, env, log, workdir)
+    grader = ClassGrader(
+        assignment, root, jobs, limit, cell_timeout, env, log, workdir, memory, unsafe
+    )
+    if unsafe:
+        log(
+            "WARNING: --unsafe-no-sandbox: students' code runs with your own rights, can read "
+            "solutions/ and gradebook.db and write anywhere you can. grades.csv says so."
+        )
+    else:
+        log(f"sandbox: bubblewrap, memory limit {grader.memory} per submission")
     results = grader.run(students, force)
     if feedback:
         grader.feedback()
@@ -539,7 +589,7 @@ def grade(
 
 def generate_feedback(assignment, root=".", log=print):
     """Regenerates the feedback of ``assignment`` from ``autograded/`` (hidden tests stripped)."""
-    grader = ClassGrader(assignment, root, log=log)
+    grader = ClassGrader(assignment, root, log=log, unsafe=True)  # runs no student code
     ok = grader.feedback()
     shutil.rmtree(grader.workdir, ignore_errors=True)
     return ok

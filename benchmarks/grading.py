@@ -25,10 +25,12 @@ import time
 
 from aekeras_grader import runner
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+)
 import grading_demo as demo  # noqa: E402
 
-SKIP = (*demo.SLOW_CASES, "worker_killed")
+SKIP = demo.SLOW_CASES
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -76,11 +78,20 @@ def bench(size, jobs, config):
         }
 
 
-def bench_assignment(assignment, tmp):
-    """Grades the solution and the untouched release of one real assignment, one worker."""
-    root = os.path.join(tmp, assignment)
+def bench_assignment(assignment, tmp, judged=True):
+    """Grades the solution and the untouched release of one real assignment, one worker.
+
+    ``judged=False`` is the baseline: test cells in the student's kernel, no sandbox (the
+    grading before the judge), in the same run so that the two compare on the same load.
+    """
+    root = os.path.join(tmp, f"{assignment}-{'judged' if judged else 'in-kernel'}")
     os.makedirs(root)
-    shutil.copy(os.path.join(ROOT, "nbgrader_config.py"), root)
+    with open(os.path.join(ROOT, "nbgrader_config.py")) as f:
+        config = f.read()
+    if not judged:
+        config = config.replace("configure(c)", "configure(c, judged=False)")
+    with open(os.path.join(root, "nbgrader_config.py"), "w") as f:
+        f.write(config)
     shutil.copytree(
         os.path.join(ROOT, "solutions", assignment), os.path.join(root, "solutions", assignment)
     )
@@ -88,29 +99,61 @@ def bench_assignment(assignment, tmp):
         target = os.path.join(root, "submitted", student, assignment)
         shutil.copytree(os.path.join(ROOT, folder, assignment), target)
     grader = runner.ClassGrader(
-        assignment, root, jobs=1, log=lambda *a: None, workdir=os.path.join(root, "work")
+        assignment,
+        root,
+        jobs=1,
+        log=lambda *a: None,
+        workdir=os.path.join(root, "work"),
+        unsafe=not judged,
     )
+    cpu = cpu_seconds()
     results = grader.run()
-    return {s: (r.score, r.max_score, r.seconds) for s, r in results.items()}
+    cpu = cpu_seconds() - cpu
+    out = {s: (r.score, r.max_score, r.seconds) for s, r in results.items()}
+    out["cpu"] = cpu / max(1, len(results))
+    return out
 
 
 def assignments_table():
     profile = os.environ.get("AEKERAS_PROFILE", "auto")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    print(f"profile {profile}, backend {backend}; one worker, seconds per submission")
-    print("assignment                  solution (score)   release (score)")
+    print(f"profile {profile}, backend {backend}, cpus {os.cpu_count()}; one worker")
+    print(
+        "seconds per submission, in-kernel (the grading before the judge: tests in the "
+        "student's kernel, no sandbox) and judged (sandbox + judge), measured side by side"
+    )
+    print(
+        "assignment                  solution in-kernel / judged    release in-kernel / judged"
+        "   wall ratio  cpu s/submission in-kernel / judged  cpu ratio"
+    )
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     from release_exercises import assignment_ids
 
     ids = assignment_ids(ROOT)
+    totals = {True: [0.0, 0.0], False: [0.0, 0.0]}
     with tempfile.TemporaryDirectory(prefix="aekeras-bench-") as tmp:
         for assignment in ids:
-            r = bench_assignment(assignment, tmp)
-            (s_score, s_max, s_sec), (r_score, _, r_sec) = r["solution"], r["release"]
+            runs = {judged: bench_assignment(assignment, tmp, judged) for judged in (False, True)}
+            cells = []
+            for student in ("solution", "release"):
+                (s0, m0, t0), (s1, _, t1) = runs[False][student], runs[True][student]
+                cells.append(f"{t0:7.1f} / {t1:5.1f} s ({s0:g}|{s1:g}/{m0:g})")
+            wall = [sum(runs[j][s][2] for s in ("solution", "release")) for j in (False, True)]
+            cpu = [runs[j]["cpu"] for j in (False, True)]
+            for judged, w, c in ((False, wall[0], cpu[0]), (True, wall[1], cpu[1])):
+                totals[judged][0] += w
+                totals[judged][1] += c
             print(
-                f"{assignment:<26}{s_sec:8.1f} s ({s_score:g}/{s_max:g}){r_sec:10.1f} s ({r_score:g})",
+                f"{assignment:<26}{cells[0]:>28}{cells[1]:>30}{wall[1] / wall[0]:10.2f}"
+                f"{cpu[0]:19.1f} / {cpu[1]:5.1f}{cpu[1] / max(cpu[0], 1e-9):10.2f}",
                 flush=True,
             )
+    print(
+        f"all: wall {totals[False][0]:.1f} s -> {totals[True][0]:.1f} s "
+        f"(x{totals[True][0] / totals[False][0]:.2f}); cpu per submission "
+        f"{totals[False][1] / len(ids):.1f} s -> {totals[True][1] / len(ids):.1f} s "
+        f"(x{totals[True][1] / totals[False][1]:.2f})"
+    )
 
 
 def main(argv=None):

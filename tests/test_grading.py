@@ -7,16 +7,19 @@ meets, each with the score it must get. It is graded twice, serially and with tw
 of which is killed mid-run and resumed); the tests below read those two runs.
 """
 
+import contextlib
 import glob
 import os
 import shutil
+import threading
+import time
 
+import grading_demo as demo
 import nbformat
 import pytest
 from conftest import ROOT
 
 import aekeras_grader as grading
-import grading_demo as demo
 
 pytestmark = pytest.mark.grading
 
@@ -71,14 +74,38 @@ def serial(course):
     return root, results
 
 
+def _kill_worker_of(student, stop):
+    """Kills, once, the grading worker of ``student`` (as a crash or an instructor would)."""
+    import psutil
+
+    while not stop.is_set():
+        for proc in psutil.process_iter():
+            try:
+                env = proc.environ()
+            except psutil.Error:
+                continue
+            # the worker is a fork: its kernel and judge, which it started, show the variable
+            if env.get(grading.runner.STUDENT_ENV) == student and proc.pid != os.getpid():
+                with contextlib.suppress(psutil.Error):
+                    proc.parent().kill()
+                    return
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def parallel(course):
-    """Two workers; the kernel of ``worker_killed`` SIGKILLs its worker once, then a resume."""
+    """Two workers; the worker of ``worker_killed`` is killed from outside once, then a resume."""
     root = _copy(course, "parallel")
-    env = {demo.KILL_FLAG_ENV: os.path.join(root, "killed-once")}
     work = os.path.join(root, "..", "parallel-work")
-    kwargs = dict(jobs=2, limit=LIMIT, cell_timeout=CELL_TIMEOUT, env=env, log=print, workdir=work)
-    first = grading.grade(demo.ASSIGNMENT, root, **kwargs)
+    kwargs = dict(jobs=2, limit=LIMIT, cell_timeout=CELL_TIMEOUT, log=print, workdir=work)
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_worker_of, args=("worker_killed", stop), daemon=True)
+    killer.start()
+    try:
+        first = grading.grade(demo.ASSIGNMENT, root, **kwargs)
+    finally:
+        stop.set()
+        killer.join()
     after_kill = scores(root)
     second = grading.grade(demo.ASSIGNMENT, root, **kwargs)
     return root, first, after_kill, second
