@@ -12,6 +12,7 @@
 import contextlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -143,7 +144,14 @@ class JudgeProcess:
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
 
-    def receive(self):
+    def receive(self, timeout=None):
+        """The judge's answer; ``timeout`` seconds at most (it bounds the student's calls
+        itself, this is the grader's own safety net)."""
+        if timeout is not None:
+            ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+            if not ready:
+                self.process.kill()
+                raise RuntimeError(f"the judge did not answer within {timeout:g} s")
         line = self.process.stdout.readline()
         if not line:
             raise RuntimeError("the judge process ended unexpectedly")
@@ -218,7 +226,8 @@ class JudgedExecute(BoundedExecute):
             judge.send(
                 {"op": "run", "source": cell.source, "names": self._names, "timeout": self.timeout}
             )
-            outputs = judge.receive()["outputs"]
+            wait = None if self.timeout is None else self.timeout + 120
+            outputs = judge.receive(wait)["outputs"]
             if any(o.get("ename") == "KernelDied" for o in outputs):
                 self._check_limits()
                 raise DeadKernelError("Kernel died while the judge ran a test cell")
