@@ -19,7 +19,8 @@ from ipykernel.iostream import OutStream
 
 MAX_CHARS_ENV = "AEKERAS_GRADING_MAX_OUTPUT"
 MAX_CHARS = 2_000_000  # characters of printed output per cell
-TRUNCATED = "\n... Output truncated (too long): the rest of this cell's output is dropped ...\n"
+# The one note for output cut short, in the kernel and in what the grader keeps.
+TRUNCATED = "\n... Output truncated (too long): the rest of this output is dropped ...\n"
 
 
 class BoundedOutStream(OutStream):

@@ -30,7 +30,7 @@ from nbgrader.preprocessors import (
 )
 from traitlets import Integer, Unicode
 
-from .kernel import MAX_CHARS
+from .kernel import MAX_CHARS, TRUNCATED
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
@@ -40,32 +40,42 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def split_hidden(source, begin=BEGIN_HIDDEN, end=END_HIDDEN):
-    """Returns ``(visible_source, hidden_lines)`` of a cell source (markers are dropped)."""
+    """Returns ``(visible_source, hidden_lines)`` of a cell source (markers are dropped).
+
+    Raises ``ValueError`` on a nested, unmatched or unterminated block, as nbgrader's
+    ``ClearHiddenTests`` does: such a cell would otherwise show hidden lines or hide visible ones.
+    """
     visible, hidden, inside = [], [], False
-    for line in source.split("\n"):
+    for number, line in enumerate(source.split("\n"), 1):
         if begin in line:
+            if inside:
+                raise ValueError(f"line {number}: {begin} inside a hidden block (nested)")
             inside = True
         elif end in line:
+            if not inside:
+                raise ValueError(f"line {number}: {end} without {begin}")
             inside = False
         elif inside:
             hidden.append(line)
         else:
             visible.append(line)
+    if inside:
+        raise ValueError(f"{begin} is never closed by {end}")
     return "\n".join(visible), hidden
 
 
-def hidden_lines(nb, begin=BEGIN_HIDDEN, end=END_HIDDEN):
+def hidden_lines(nb, begin=BEGIN_HIDDEN, end=END_HIDDEN, min_length=MIN_HIDDEN_LINE):
     """The lines of a source notebook that only its hidden tests contain (stripped, set).
 
     Lines that also occur outside hidden blocks (which a student sees, or writes as the
-    answer) and lines shorter than ``MIN_HIDDEN_LINE`` are left out.
+    answer) and lines shorter than ``min_length`` are left out.
     """
     hidden, seen = set(), set()
     for cell in nb.cells:
         visible, lines = split_hidden(cell.source, begin, end)
         hidden.update(line.strip() for line in lines)
         seen.update(line.strip() for line in visible.split("\n"))
-    return {line for line in hidden - seen if len(line) >= MIN_HIDDEN_LINE}
+    return {line for line in hidden - seen if len(line) >= max(1, min_length)}
 
 
 def _redact(text, hidden):
@@ -266,11 +276,7 @@ class BoundedExecute(Execute):
             self._printed[cell_index] = used + len(msg["content"].get("text", ""))
             if self._printed[cell_index] > self.max_stream_chars:
                 if used <= self.max_stream_chars:
-                    outs.append(
-                        nbformat.v4.new_output(
-                            "stream", name="stdout", text="\n... Output truncated (too long) ...\n"
-                        )
-                    )
+                    outs.append(nbformat.v4.new_output("stream", name="stdout", text=TRUNCATED))
                 return None
         return super().output(outs, msg, display_id, cell_index)
 
@@ -307,7 +313,7 @@ class LimitOutputSize(LimitOutput):
         cell, resources = super().preprocess_cell(cell, resources, index)
         if self.max_chars < 0 or cell.cell_type != "code":
             return cell, resources
-        note = "\n... Output truncated (too long) ..."
+        note = TRUNCATED
         for output in cell.outputs:
             if output.output_type == "stream" and len(output.text) > self.max_chars:
                 output.text = output.text[: self.max_chars] + note

@@ -13,6 +13,10 @@ import os
 import shutil
 import time
 
+import nbformat
+
+import aekeras_grader as grading
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COURSE_ID = "aekeras"
 
@@ -62,27 +66,9 @@ def nbgrader_meta(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-def split_hidden(text):
-    """(hidden, visible): the lines inside ``### BEGIN/END HIDDEN TESTS`` blocks, and the others."""
-    hidden, visible, inside = [], [], False
-    for line in text.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        else:
-            (hidden if inside else visible).append(line)
-    return hidden, visible
-
-
 def hidden_only_lines(notebook):
     """Stripped lines of hidden tests that appear nowhere else in the solution notebook."""
-    hidden, visible = set(), set()
-    for cell in notebook["cells"]:
-        cell_hidden, cell_visible = split_hidden(source(cell))
-        hidden.update(line.strip() for line in cell_hidden)
-        visible.update(line.strip() for line in cell_visible)
-    return {line for line in hidden - visible if line}
+    return grading.hidden_lines(nbformat.from_dict(notebook), min_length=1)
 
 
 def substitute(notebook, old, new):
@@ -110,11 +96,11 @@ def nbgrader_env(**extra):
     return env
 
 
-class Course:
-    """A temporary nbgrader course directory with the repository's configuration."""
+class Course(grading.runner.Course):
+    """The grader's ``Course`` in a temporary folder with the repository's configuration,
+    driven through nbgrader's command line."""
 
     def __init__(self, root, assignments=None):
-        self.root = root
         self.db = os.path.join(root, "gradebook.db")
         os.makedirs(os.path.join(root, "solutions"), exist_ok=True)
         shutil.copy(os.path.join(ROOT, "nbgrader_config.py"), root)
@@ -123,6 +109,7 @@ class Course:
                 os.path.join(ROOT, "solutions", assignment),
                 os.path.join(root, "solutions", assignment),
             )
+        super().__init__(root)
 
     def nbgrader(self, *args, db=None, env=None, timeout=900, check=True):
         return release_exercises.nbgrader(

@@ -35,6 +35,8 @@ import time
 import nbgrader_helpers as nh
 import pytest
 
+import aekeras_grader as grading
+
 ASSIGNMENTS = nh.ASSIGNMENTS
 FIRST = ASSIGNMENTS[0] if ASSIGNMENTS else None
 # Per-cell limit of the run with the broken submissions: it ends the infinite loop.
@@ -155,7 +157,8 @@ def test_assignment_form(assignment):
     for cell in tests:
         meta, text = nh.nbgrader_meta(cell), nh.source(cell)
         assert meta["locked"] and not meta["solution"] and meta["points"] > 0, meta["grade_id"]
-        hidden, visible = nh.split_hidden(text)
+        visible_source, hidden = grading.split_hidden(text)
+        visible = visible_source.splitlines()
         assert any(line.strip().startswith("assert") for line in visible), (
             f"{meta['grade_id']}: visible asserts teach what is expected"
         )
@@ -177,7 +180,9 @@ def test_release_leaks_nothing(assignment):
     solutions = {a: nh.read_notebook(nh.solution_path(a)) for a in ASSIGNMENTS}
     own_visible = set()
     for cell in solutions[assignment]["cells"]:
-        own_visible.update(line.strip() for line in nh.split_hidden(nh.source(cell))[1])
+        own_visible.update(
+            line.strip() for line in grading.split_hidden(nh.source(cell))[0].splitlines()
+        )
     hidden = set().union(*(nh.hidden_only_lines(nb) for nb in solutions.values())) - own_visible
     assert nh.hidden_only_lines(solutions[assignment]), "the solution has no hidden test lines"
     checked = 0
