@@ -160,7 +160,14 @@ def serve(n):
     try:
         reply["ok"] = encode(_do(request))
     except BaseException as err:  # noqa: BLE001 - every failure goes back to the judge
-        reply = {"err": [type(err).__name__, str(err)[:2000]]}
+        import traceback
+
+        # the student's own frames, for the feedback (this module's are noise)
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename != __file__][-8:]
+        reply = {
+            "err": [type(err).__name__, str(err)[:2000]],
+            "tb": "".join(traceback.format_list(frames))[-4000:],
+        }
     mirrors = {}
     for key in request.get("mirrors", []):
         if key in _mirrors:

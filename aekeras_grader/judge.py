@@ -255,8 +255,16 @@ class KernelLink:
             ename, evalue = str(ename)[:200], str(evalue)[:2000]
             cls = BUILTIN_ERRORS.get(ename)
             if cls is None or cls in (SystemExit, KeyboardInterrupt, GeneratorExit):
-                raise StudentError(f"{ename}: {evalue}")
-            raise cls(evalue)
+                err = StudentError(f"{ename}: {evalue}")
+            else:
+                try:
+                    err = cls(evalue)
+                except Exception:  # noqa: BLE001 - an exception type with other arguments
+                    err = StudentError(f"{ename}: {evalue}")
+            tb = reply.get("tb")
+            if isinstance(tb, str) and tb:
+                err.add_note(f"Raised in your code:\n{tb[-4000:]}")
+            raise err
         if "ok" not in reply:
             raise wire.WireError("the kernel's reply has no value")
         return self.decode(reply["ok"])
