@@ -258,3 +258,19 @@ def test_save_and_load(tmp_path, mnist):
 def test_mae_value_errors(kwargs):
     with pytest.raises(ValueError):
         MaskedAutoencoder(**kwargs)
+
+
+def test_encode_before_and_after_fit(mnist):
+    # Lecture 10 with an empty weights cache: encode() on a fresh MAE, then fit, then encode()
+    # again on a new batch shape. On JAX, fit donates the buffers of the model's variables; a
+    # feature extractor that had captured one of them (the position embedding) as a constant
+    # then raised "RuntimeError: Array has been deleted" when it traced the new shape.
+    mae = MaskedAutoencoder(patch_size=7, seed=0, **SMALL)
+    images = mnist.x_test[:8]
+    before = mae.encode(images, batch_size=4)
+    mae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    mae.fit(mnist.x_train[:32], epochs=1, batch_size=16, verbose=0)
+    after = mae.encode(images)
+    assert np.all(np.isfinite(after)) and not np.allclose(after, before)
+    fresh = ops.convert_to_numpy(mae.feature_extractor()(images))
+    np.testing.assert_allclose(after, fresh, atol=1e-5)  # the features of the trained weights

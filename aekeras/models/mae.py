@@ -213,6 +213,15 @@ class MaskedAutoencoder(keras.Model):
             "decoder", decoder_dim, decoder_heads, decoder_depth, mlp_ratio, policy
         )
         self.decoder_pred = keras.layers.Dense(self.patch_dim, name="decoder_pred", dtype=policy)
+        # The fixed position embeddings (MAE's `requires_grad=False` tables) are constants, not
+        # variables: a graph built on the encoder (`feature_extractor`) then holds its own copy,
+        # never a variable's buffer, which JAX's `fit` donates (the buffer is deleted).
+        self.encoder_pos_embed = ops.convert_to_tensor(
+            sincos_position_embedding(self.grid_size, encoder_dim)
+        )
+        self.decoder_pos_embed = ops.convert_to_tensor(
+            sincos_position_embedding(self.grid_size, decoder_dim)
+        )
         self.build((None, *image_shape))
 
     def build(self, input_shape=None):
@@ -228,21 +237,6 @@ class MaskedAutoencoder(keras.Model):
             block.build((*tokens, self.decoder_dim))
         self.decoder_norm.build((*tokens, self.decoder_dim))
         self.decoder_pred.build((*tokens, self.decoder_dim))
-        # Fixed (non-trainable) position embeddings, as MAE's `requires_grad=False`.
-        self.encoder_pos_embed = self.add_weight(
-            shape=(self.num_patches, self.encoder_dim),
-            initializer="zeros",
-            trainable=False,
-            name="encoder_pos_embed",
-        )
-        self.encoder_pos_embed.assign(sincos_position_embedding(self.grid_size, self.encoder_dim))
-        self.decoder_pos_embed = self.add_weight(
-            shape=(self.num_patches, self.decoder_dim),
-            initializer="zeros",
-            trainable=False,
-            name="decoder_pos_embed",
-        )
-        self.decoder_pos_embed.assign(sincos_position_embedding(self.grid_size, self.decoder_dim))
         self.mask_token = self.add_weight(
             shape=(1, 1, self.decoder_dim),
             initializer=keras.initializers.RandomNormal(stddev=0.02),
