@@ -14,7 +14,7 @@ from aekeras.layers import (
     MaxUnpooling2D,
     Sampling,
 )
-from aekeras.layers.sparsity import kl_divergence
+from aekeras.layers.sparsity import bernoulli_kl_divergence
 
 rng = np.random.default_rng(0)
 
@@ -187,13 +187,17 @@ def _np_kl(rho, rho_hat):
     return rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
 
 
-def test_kl_divergence_values():
+def test_bernoulli_kl_divergence_values():
     np.testing.assert_allclose(
-        _np(kl_divergence(0.05, 0.2)), 0.05 * np.log(0.25) + 0.95 * np.log(0.95 / 0.8), rtol=1e-6
+        _np(bernoulli_kl_divergence(0.05, 0.2)),
+        0.05 * np.log(0.25) + 0.95 * np.log(0.95 / 0.8),
+        rtol=1e-6,
     )
     rho_hat = np.array([0.01, 0.1, 0.5, 0.9], "float32")
-    np.testing.assert_allclose(_np(kl_divergence(0.1, rho_hat)), _np_kl(0.1, rho_hat), rtol=1e-5)
-    assert float(_np(kl_divergence(0.3, 0.3))) == pytest.approx(0.0, abs=1e-7)
+    np.testing.assert_allclose(
+        _np(bernoulli_kl_divergence(0.1, rho_hat)), _np_kl(0.1, rho_hat), rtol=1e-5
+    )
+    assert float(_np(bernoulli_kl_divergence(0.3, 0.3))) == pytest.approx(0.0, abs=1e-7)
 
 
 @pytest.mark.parametrize("momentum, non_trainable", [(0.0, 0), (0.9, 1)])

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 
-def kl_divergence(rho, rho_hat):
+def bernoulli_kl_divergence(rho, rho_hat):
     """KL divergence between Bernoulli distributions of means `rho` and `rho_hat`.
 
     `KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat))`,
@@ -103,7 +103,7 @@ class KLSparsity(keras.layers.Layer):
                 self.running_rho.assign(ops.stop_gradient(rho_hat))
         eps = keras.config.epsilon()
         rho_hat = ops.clip(rho_hat, eps, 1 - eps)
-        self.add_loss(self.beta * ops.sum(kl_divergence(self.rho, rho_hat)))
+        self.add_loss(self.beta * ops.sum(bernoulli_kl_divergence(self.rho, rho_hat)))
         return inputs
 
     def compute_output_shape(self, input_shape):

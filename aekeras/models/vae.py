@@ -7,10 +7,10 @@ from keras import ops
 from aekeras.layers.sampling import Sampling
 from aekeras.models.autoencoder import _apply, deserialize_submodels
 
-__all__ = ["VAE", "conv_vae", "dense_vae", "kl_divergence"]
+__all__ = ["VAE", "conv_vae", "dense_vae", "gaussian_kl_divergence"]
 
 
-def kl_divergence(z_mean, z_log_var):
+def gaussian_kl_divergence(z_mean, z_log_var):
     """KL(N(μ, σ²) ‖ N(0, I)) per example: -½ Σ_j (1 + log σ_j² - μ_j² - σ_j²).
 
     (Kingma & Welling 2014, "Auto-Encoding Variational Bayes", appendix B.)
@@ -111,7 +111,7 @@ class VAE(keras.Model):
         reconstruction_loss = ops.mean(
             _sum_per_example(ops.binary_crossentropy(x, y_pred["reconstruction"]))
         )
-        kl_loss = ops.mean(kl_divergence(y_pred["z_mean"], y_pred["z_log_var"]))
+        kl_loss = ops.mean(gaussian_kl_divergence(y_pred["z_mean"], y_pred["z_log_var"]))
         self.reconstruction_tracker.update_state(reconstruction_loss)
         self.kl_tracker.update_state(kl_loss)
         total = reconstruction_loss + self.beta * kl_loss
