@@ -11,7 +11,12 @@ from aekeras.layers.patches import Patchify, Unpatchify
 from aekeras.layers.position import sincos_position_embedding
 from aekeras.layers.transformer import TransformerBlock
 
-# encode()'s feature extractors, kept outside the model so Keras does not track them.
+# encode()'s feature extractors, one per model, kept beside the models and not on them: Keras
+# refuses a new sub-layer on a built model ("You cannot add new elements of state ... to a layer
+# that is already built"), and one made in build() would become part of the model (its summary,
+# its weight files) although it only shares the encoder's layers. Keras has no public way to
+# leave an attribute untracked, so a weak key (dropped with its model) it is. A cached extractor
+# never goes stale: it holds the MAE's own layers, and no variable's value (see __init__).
 _FEATURE_EXTRACTORS = weakref.WeakKeyDictionary()
 
 
