@@ -21,6 +21,12 @@ def gaussian_kl_divergence(z_mean, z_log_var):
 
     Returns:
         Tensor (batch,).
+
+    Example:
+
+    >>> kl = gaussian_kl_divergence([[1.0, 0.0], [0.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]])
+    >>> [float(v) for v in keras.ops.convert_to_numpy(kl)]  # unit variances: KL = |mu|^2 / 2
+    [0.5, 2.0]
     """
     z_mean, z_log_var = ops.convert_to_tensor(z_mean), ops.convert_to_tensor(z_log_var)
     if tuple(z_mean.shape) != tuple(z_log_var.shape):
