@@ -96,8 +96,8 @@ def keras_home() -> str:
     return os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
 
 
-def cache_dir() -> str:
-    """Where datasets live: ``$KERAS_HOME/datasets``."""
+def keras_datasets_dir() -> str:
+    """Where datasets live, as Keras keeps them: ``$KERAS_HOME/datasets``."""
     return os.path.join(keras_home(), "datasets")
 
 
@@ -169,7 +169,7 @@ def _check_image_arrays(arrays, path):
 
 
 def _load_mnist_arrays():
-    path = os.path.join(cache_dir(), "mnist.npz")
+    path = os.path.join(keras_datasets_dir(), "mnist.npz")
     if not os.path.exists(path):
         _download("mnist.npz", MNIST_URL)
     with np.load(path) as f:
@@ -187,7 +187,7 @@ def _read_idx(path):
 
 
 def _load_fashion_arrays():
-    folder = os.path.join(cache_dir(), "fashion-mnist")
+    folder = os.path.join(keras_datasets_dir(), "fashion-mnist")
     paths = []
     for name in FASHION_FILES:
         path = os.path.join(folder, name)
@@ -208,7 +208,7 @@ def _load_images(name, loader, missing, how_to, class_names, flatten, binarize):
         if isinstance(err, ValueError):
             raise
         arrays = _sklearn_digits(missing, how_to + f" ({type(err).__name__}: {err})")
-        source = f"sklearn-digits (fallback: {name} missing from {cache_dir()})"
+        source = f"sklearn-digits (fallback: {name} missing from {keras_datasets_dir()})"
         class_names = tuple(str(i) for i in range(10))
     x_train, y_train, x_test, y_test = _finish_images(arrays, flatten, binarize)
     return ImageData(x_train, y_train, x_test, y_test, tuple(class_names), source)
@@ -224,7 +224,7 @@ def load_mnist(flatten=False, binarize=False):
     Returns:
         :class:`ImageData`; its ``source`` is ``"mnist"`` or names the fallback.
     """
-    where = os.path.join(cache_dir(), "mnist.npz")
+    where = os.path.join(keras_datasets_dir(), "mnist.npz")
     how_to = (
         f"Looked for {where}. Provide it by copying a Keras-layout mnist.npz there "
         "(set KERAS_HOME to use another cache), or go online once so it downloads."
@@ -240,7 +240,7 @@ def load_fashion_mnist(flatten=False, binarize=False):
 
     Args and return value as :func:`load_mnist`.
     """
-    where = os.path.join(cache_dir(), "fashion-mnist")
+    where = os.path.join(keras_datasets_dir(), "fashion-mnist")
     how_to = (
         f"Looked in {where} for {', '.join(FASHION_FILES)}. Copy the four original idx .gz "
         "files there (set KERAS_HOME to use another cache), or go online once."
@@ -276,7 +276,7 @@ _BODY = re.compile(r"<BODY>(.*?)</BODY>", re.S)
 
 
 def _reuters_folder():
-    folder = os.path.join(cache_dir(), "reuters21578")
+    folder = os.path.join(keras_datasets_dir(), "reuters21578")
     missing = [f for f in REUTERS_FILES if not os.path.exists(os.path.join(folder, f))]
     if not missing:
         return folder

@@ -18,7 +18,8 @@ CACHE_ENV = "AEKERAS_CACHE_DIR"
 RETRAIN_ENV = "AEKERAS_RETRAIN"
 
 
-def cache_dir() -> str:
+def weights_cache_dir() -> str:
+    """Where trained weights are cached: ``$AEKERAS_CACHE_DIR``, else ``~/.cache/aekeras``."""
     return os.path.expanduser(os.environ.get(CACHE_ENV, os.path.join("~", ".cache", "aekeras")))
 
 
@@ -56,7 +57,7 @@ def fit_or_load(model, name, x, y=None, profile=None, **fit_kwargs):
         sample = [a[:1] for a in x] if isinstance(x, (list, tuple)) else x[:1]
         model(sample)
     key = f"{name}-{profile.name}-{keras.backend.backend()}-{_fingerprint(model, x, fit_kwargs)}"
-    folder = cache_dir()
+    folder = weights_cache_dir()
     weights = os.path.join(folder, key + ".weights.h5")
     history_path = os.path.join(folder, key + ".history.json")
     retrain = os.environ.get(RETRAIN_ENV, "") in ("1", "true", "yes")

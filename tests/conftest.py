@@ -19,9 +19,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _mnist_file():
-    from aekeras.datasets import cache_dir
+    from aekeras.datasets import keras_datasets_dir
 
-    return os.path.join(cache_dir(), "mnist.npz")
+    return os.path.join(keras_datasets_dir(), "mnist.npz")
 
 
 @pytest.fixture(scope="session")

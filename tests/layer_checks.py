@@ -3,7 +3,9 @@
 Modelled on Keras's own `testing.TestCase.run_layer_test` (which lives in `keras.src`
 and is not public): build, symbolic and eager call, output shape against
 `compute_output_shape`, `get_config`/`from_config`, a `.keras` round trip inside a
-small model with identical outputs, training vs inference, and one `fit` step.
+small model with identical outputs, training vs inference, and one `fit` step. With
+`dtype="mixed_float16"` the same checks run under that policy, and the layer's outputs are
+compared with those of a float32 twin holding the same weights.
 """
 
 import os
@@ -40,6 +42,31 @@ def _without_batch(shape):
     return tuple(shape)[1:]
 
 
+def _check_against_float32(layer, twin, inputs, outputs, deterministic, tolerance):
+    """Mixed precision: float32 variables, outputs in the compute dtype, finite, close to float32."""
+    compute_dtype = layer.compute_dtype
+    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
+    twin(inputs, training=False)  # builds the twin
+    twin.set_weights(layer.get_weights())
+    reference = _as_list(twin(inputs, training=False))
+    for got, want in zip(_as_list(outputs), reference):
+        want_dtype = keras.backend.standardize_dtype(want.dtype)
+        got_dtype = keras.backend.standardize_dtype(got.dtype)
+        if "float" in want_dtype:
+            assert got_dtype == compute_dtype, f"output dtype {got_dtype}, not {compute_dtype}"
+            got_np = keras.ops.convert_to_numpy(got).astype("float32")
+            assert np.all(np.isfinite(got_np)), "non-finite output under " + layer.dtype_policy.name
+            if deterministic:
+                want_np = keras.ops.convert_to_numpy(want)
+                np.testing.assert_allclose(got_np, want_np, rtol=tolerance, atol=tolerance)
+        else:
+            assert got_dtype == want_dtype, f"output dtype {got_dtype}, not {want_dtype}"
+    for got, want in zip(layer.losses, twin.losses):
+        got_np = float(keras.ops.convert_to_numpy(got))
+        assert np.isfinite(got_np), "non-finite loss under " + layer.dtype_policy.name
+        np.testing.assert_allclose(got_np, float(keras.ops.convert_to_numpy(want)), rtol=tolerance)
+
+
 def run_layer_test(
     layer_cls,
     init_kwargs,
@@ -55,6 +82,8 @@ def run_layer_test(
     deterministic=True,
     run_fit=True,
     seed=0,
+    dtype=None,
+    tolerance=2e-2,
 ):
     """Runs the standard layer checks and returns the layer built in the small model.
 
@@ -77,7 +106,16 @@ def run_layer_test(
             layers skip the output comparisons of the round trips.
         run_fit: Whether to run one `fit` step of the small model.
         seed: Seed of the default input data.
+        dtype: Optional dtype policy name passed to the layer, e.g. `"mixed_float16"`.
+            Under a policy that computes in another dtype than float32, the variables
+            must stay float32, floating outputs must have the compute dtype, outputs and
+            losses must be finite, and a deterministic layer's outputs must agree with a
+            float32 twin's (same weights) within `tolerance` (absolute and relative).
+        tolerance: See `dtype`.
     """
+    float32_kwargs = dict(init_kwargs)
+    if dtype is not None:
+        init_kwargs = {**init_kwargs, "dtype": dtype}
     shapes = input_shape if isinstance(input_shape, list) else [input_shape]
     if input_data is None:
         rng = np.random.default_rng(seed)
@@ -124,6 +162,10 @@ def run_layer_test(
     if expected_output_shape is not None:
         assert eager_shape == expected_output_shape, (eager_shape, expected_output_shape)
     assert len(layer.losses) == expected_num_losses, layer.losses
+    if dtype is not None and keras.dtype_policies.get(dtype).compute_dtype != "float32":
+        _check_against_float32(
+            layer, layer_cls(**float32_kwargs), eager_inputs, inference, deterministic, tolerance
+        )
     training = layer(eager_inputs, training=True)
     inference_np = [keras.ops.convert_to_numpy(t) for t in _as_list(inference)]
     training_np = [keras.ops.convert_to_numpy(t) for t in _as_list(training)]

@@ -30,7 +30,7 @@ def test_mnist_flatten_and_binarize(mnist):
 
 
 def test_fashion_mnist_real_files():
-    folder = os.path.join(datasets.cache_dir(), "fashion-mnist")
+    folder = os.path.join(datasets.keras_datasets_dir(), "fashion-mnist")
     if not os.path.isdir(folder):
         pytest.skip(f"Fashion-MNIST is not in {folder}; run `make data` first.")
     d = datasets.load_fashion_mnist()

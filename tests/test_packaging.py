@@ -1,9 +1,13 @@
 """The package installs as documented and environment.yml mirrors pyproject.toml."""
 
+import importlib.metadata
 import os
 import re
+import subprocess
+import sys
 import tomllib
 
+import pytest
 import yaml
 from conftest import ROOT
 
@@ -48,13 +52,29 @@ def test_environment_yml_python_is_supported():
     assert tuple(int(p) for p in python.split("=")[1].split(".")) >= minimum
 
 
-def test_public_names_import():
-    import aekeras
-    from aekeras import datasets, plotting, profiles, results, training
+def test_import_loads_no_backend():
+    # aekeras/__init__.py promises that `import aekeras` stays fast: submodules load on use.
+    code = "import sys, aekeras; print(sorted({'keras', 'tensorflow', 'torch', 'jax'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]", result.stdout
 
-    assert aekeras.__version__
-    for module in (datasets, plotting, profiles, results, training):
-        assert module.__doc__
+
+def test_public_names_resolve_and_are_documented():
+    import aekeras
+
+    assert aekeras.__version__ == importlib.metadata.version("aekeras")  # pyproject agrees
+    for module_name in aekeras.__all__:
+        module = getattr(aekeras, module_name)  # the lazy import works for each submodule
+        assert module.__doc__, f"aekeras.{module_name} has no module docstring"
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            assert obj is not None, f"aekeras.{module_name}.__all__ names a missing {name!r}"
+            if callable(obj):
+                assert obj.__doc__ and obj.__doc__.strip(), f"{module_name}.{name} is undocumented"
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        aekeras.nonexistent  # noqa: B018
 
 
 def test_nbgrader_config_points_at_the_layout():

@@ -125,6 +125,33 @@ def test_cd1_update_matches_the_algorithm_box():
         cd1_update(W, b, c, np.zeros((2, 4)), 0.1)
 
 
+class GivenSampleRBM(RBM):
+    """Lecture 08's check: the library's surrogate with the negative sample v* handed in as y."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # On PyTorch, `train_on_batch` hands over NumPy arrays as they are, and
+        # `ops.stop_gradient` of an array raised AttributeError: no attribute 'detach'.
+        v_star = ops.stop_gradient(ops.convert_to_tensor(y))
+        return ops.mean(self.free_energy(x)) - ops.mean(self.free_energy(v_star))
+
+
+def test_train_on_batch_with_a_given_sample_is_the_cd1_box():
+    rng = np.random.default_rng(0)
+    W, b, c = rng.normal(0, 0.1, (6, 4)), rng.normal(0, 0.1, 6), rng.normal(0, 0.1, 4)
+    v = (rng.random((5, 6)) < 0.5).astype("float32")
+    v_star = (rng.random((5, 6)) < 0.5).astype("float32")
+    rbm = GivenSampleRBM(6, 4)
+    rbm.build((None, 6))
+    for variable, value in zip((rbm.kernel, rbm.visible_bias, rbm.hidden_bias), (W, b, c)):
+        variable.assign(value.astype("float32"))
+    rbm.compile(optimizer=keras.optimizers.SGD(0.1))
+    rbm.train_on_batch(v, v_star)  # NumPy arrays, as the lecture passes them
+    want = cd1_update(W, b, c, v, 0.1, v_sample=v_star)
+    got = [ops.convert_to_numpy(w) for w in (rbm.kernel, rbm.visible_bias, rbm.hidden_bias)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("persistent", [False, True])
 def test_fit_with_sgd_is_the_cd_update(binary_mnist, persistent):
     """One `fit` step with SGD(ε) on the surrogate = the CD-1 update on the same chain sample."""

@@ -8,6 +8,7 @@ from aekeras.layers.position import sincos_position_embedding
 from aekeras.layers.sampling import Sampling
 from aekeras.layers.sparsity import KLSparsity
 from aekeras.layers.tied import DenseTranspose
+from aekeras.layers.transformer import TransformerBlock
 
 __all__ = [
     "DenseTranspose",
@@ -18,6 +19,7 @@ __all__ = [
     "Patchify",
     "RandomPatchMasking",
     "Sampling",
+    "TransformerBlock",
     "Unpatchify",
     "sincos_position_embedding",
 ]

@@ -37,7 +37,7 @@ class MaskingNoise(keras.layers.Layer):
 
     Example:
 
-    >>> x = np.ones((2, 10), "float32")
+    >>> x = keras.ops.ones((2, 10))
     >>> y = MaskingNoise(0.3, seed=1)(x, training=True)
     >>> int(keras.ops.sum(y == 0))  # three of ten values in each of the two rows
     6

@@ -7,7 +7,12 @@ from keras import activations, ops
 
 
 class _TiedLayerRef:
-    """Holds the tied `Dense` layer out of sight of Keras's layer and saving walks."""
+    """Holds the tied `Dense` layer out of sight of Keras's layer and saving walks.
+
+    Kept as a plain attribute, the `Dense` would become a sub-layer of this one, and its
+    bias would count among this layer's weights. Only its kernel is shared, and that one
+    variable is tracked directly (`self.kernel`).
+    """
 
     def __init__(self, layer):
         self.layer = layer
@@ -88,6 +93,9 @@ class DenseTranspose(keras.layers.Layer):
         return self._tied.layer if self._tied.shared else None
 
     def __call__(self, *args, **kwargs):
+        # Not in build(): `load_model` builds a restored layer from its build config before
+        # the enclosing model calls its layers, so only at this first call has the re-tied
+        # Dense layer run (it has an `output`) when both sit in the same saved model.
         if self._restored and not hasattr(self._tied.layer, "output"):
             # Loaded with its own copy of the Dense layer, which the enclosing model
             # did not call first: the original was not in the same saved model config.

@@ -4,7 +4,7 @@ from aekeras.models.autoencoder import Autoencoder, dense_autoencoder
 from aekeras.models.contractive import ContractiveAutoencoder, contractive_penalty
 from aekeras.models.mae import MaskedAutoencoder
 from aekeras.models.rbm import RBM, cd1_update
-from aekeras.models.vae import VAE, conv_vae, dense_vae, kl_divergence
+from aekeras.models.vae import VAE, conv_vae, dense_vae, gaussian_kl_divergence
 
 __all__ = [
     "RBM",
@@ -16,6 +16,6 @@ __all__ = [
     "contractive_penalty",
     "conv_vae",
     "dense_vae",
-    "kl_divergence",
+    "gaussian_kl_divergence",
     "dense_autoencoder",
 ]

@@ -9,17 +9,6 @@ from aekeras.layers.tied import DenseTranspose
 __all__ = ["Autoencoder", "DenseAutoencoder", "dense_autoencoder"]
 
 
-def _apply(layer, x, batch_size):
-    """NumPy in, NumPy out: eager calls on batches (no tracing, so cheap on small data)."""
-    x = np.asarray(x)
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be positive. Received: batch_size={batch_size}")
-    parts = [layer(x[i : i + batch_size]) for i in range(0, max(len(x), 1), batch_size)]
-    return keras.tree.map_structure(
-        lambda *p: np.concatenate([ops.convert_to_numpy(q) for q in p]), *parts
-    )
-
-
 @keras.saving.register_keras_serializable(package="aekeras")
 class Autoencoder(keras.Model):
     """An encoder and a decoder trained together to reconstruct their input: x̂ = g(f(x)).
@@ -63,13 +52,24 @@ class Autoencoder(keras.Model):
     def call(self, inputs, training=None):
         return self.decoder(self.encoder(inputs, training=training), training=training)
 
+    @staticmethod
+    def _in_batches(layer, x, batch_size):
+        """NumPy in, NumPy out: eager calls on batches (no tracing, so cheap on small data)."""
+        x = np.asarray(x)
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be positive. Received: batch_size={batch_size}")
+        parts = [layer(x[i : i + batch_size]) for i in range(0, max(len(x), 1), batch_size)]
+        return keras.tree.map_structure(
+            lambda *p: np.concatenate([ops.convert_to_numpy(q) for q in p]), *parts
+        )
+
     def encode(self, x, batch_size=1024):
         """The codes f(x) of a NumPy batch, as NumPy (inside a graph call `.encoder(x)`)."""
-        return _apply(self.encoder, x, batch_size)
+        return self._in_batches(self.encoder, x, batch_size)
 
     def decode(self, z, batch_size=1024):
         """The reconstructions g(z) of a NumPy batch of codes, as NumPy."""
-        return _apply(self.decoder, z, batch_size)
+        return self._in_batches(self.decoder, z, batch_size)
 
     def get_config(self):
         config = super().get_config()
@@ -105,11 +105,27 @@ def _positive_ints(name, values):
 
 @keras.saving.register_keras_serializable(package="aekeras")
 class DenseAutoencoder(Autoencoder):
-    """The `Autoencoder` that `dense_autoencoder` builds; its config is the builder's arguments.
+    """The deep autoencoder of Hinton & Salakhutdinov (2006): 784-1000-500-250-30 and back.
 
-    Saving the arguments (not the two sub-models) lets a `.keras` file rebuild the model in
-    code, so tied weights (`layers.DenseTranspose`) stay tied after `load_model`.
-    See `dense_autoencoder` for the arguments.
+    The encoder is `input_dim → hidden... → code_dim`, the decoder the mirror image. With
+    `hidden=()` and no activations it is the linear autoencoder x̂ = W₂(W₁x), whose optimum
+    spans the PCA subspace (Baldi & Hornik 1989; lecture 01).
+
+    Args:
+        input_dim: size of x.
+        hidden: widths of the encoder's hidden layers (the decoder uses them reversed).
+        code_dim: size of the code.
+        activation: activation of the hidden layers.
+        code_activation: activation of the code layer (None: linear, as in the paper).
+        output_activation: activation of the reconstruction ("sigmoid" for pixels in [0, 1]).
+        code_l2: weight λ of an L2 activity penalty λ‖c‖² on the code (mean over the batch),
+            which keeps the codes in a compact region the decoder can be sampled from.
+        tied: decoder layers use the transposed encoder kernels (`layers.DenseTranspose`).
+        name: the model's name; the parts are `{name}_encoder` and `{name}_decoder`.
+
+    Its config is these arguments (not the two sub-models), so a `.keras` file rebuilds the
+    model in code and tied weights (`layers.DenseTranspose`) stay tied after `load_model`.
+    `dense_autoencoder(...)` is the same class, under the name the lectures use.
     """
 
     def __init__(
@@ -129,7 +145,7 @@ class DenseAutoencoder(Autoencoder):
         (code_dim,) = _positive_ints("code_dim", (code_dim,))
         if not code_l2 >= 0:
             raise ValueError(f"`code_l2` must be >= 0. Received: code_l2={code_l2!r}")
-        name = kwargs.get("name") or "dense_autoencoder"
+        name = kwargs["name"] = kwargs.get("name") or "dense_autoencoder"
         self._builder_args = {
             "input_dim": input_dim,
             "hidden": list(hidden),
@@ -178,46 +194,5 @@ class DenseAutoencoder(Autoencoder):
         return cls(**config)
 
 
-def dense_autoencoder(
-    input_dim=784,
-    hidden=(1000, 500, 250),
-    code_dim=30,
-    activation="relu",
-    code_activation=None,
-    output_activation="sigmoid",
-    code_l2=0.0,
-    tied=False,
-    name="dense_autoencoder",
-):
-    """The deep autoencoder of Hinton & Salakhutdinov (2006): 784-1000-500-250-30 and back.
-
-    The encoder is `input_dim → hidden... → code_dim`, the decoder the mirror image. With
-    `hidden=()` and no activations it is the linear autoencoder x̂ = W₂(W₁x), whose optimum
-    spans the PCA subspace (Baldi & Hornik 1989; lecture 01).
-
-    Args:
-        input_dim: size of x.
-        hidden: widths of the encoder's hidden layers (the decoder uses them reversed).
-        code_dim: size of the code.
-        activation: activation of the hidden layers.
-        code_activation: activation of the code layer (None: linear, as in the paper).
-        output_activation: activation of the reconstruction ("sigmoid" for pixels in [0, 1]).
-        code_l2: weight λ of an L2 activity penalty λ‖c‖² on the code (mean over the batch),
-            which keeps the codes in a compact region the decoder can be sampled from.
-        tied: decoder layers use the transposed encoder kernels (`layers.DenseTranspose`).
-        name: the model's name; the parts are `{name}_encoder` and `{name}_decoder`.
-
-    Returns:
-        An `Autoencoder` (a `DenseAutoencoder`), not compiled.
-    """
-    return DenseAutoencoder(
-        input_dim=input_dim,
-        hidden=hidden,
-        code_dim=code_dim,
-        activation=activation,
-        code_activation=code_activation,
-        output_activation=output_activation,
-        code_l2=code_l2,
-        tied=tied,
-        name=name,
-    )
+# The builder under the name the lectures use; the class itself builds the model.
+dense_autoencoder = DenseAutoencoder

@@ -9,72 +9,15 @@ from keras import ops
 from aekeras.layers.masking import RandomPatchMasking
 from aekeras.layers.patches import Patchify, Unpatchify
 from aekeras.layers.position import sincos_position_embedding
+from aekeras.layers.transformer import TransformerBlock
 
-# encode()'s feature extractors, kept outside the model so Keras does not track them.
+# encode()'s feature extractors, one per model, kept beside the models and not on them: Keras
+# refuses a new sub-layer on a built model ("You cannot add new elements of state ... to a layer
+# that is already built"), and one made in build() would become part of the model (its summary,
+# its weight files) although it only shares the encoder's layers. Keras has no public way to
+# leave an attribute untracked, so a weak key (dropped with its model) it is. A cached extractor
+# never goes stale: it holds the MAE's own layers, and no variable's value (see __init__).
 _FEATURE_EXTRACTORS = weakref.WeakKeyDictionary()
-
-
-@keras.saving.register_keras_serializable(package="aekeras")
-class TransformerBlock(keras.layers.Layer):
-    """Pre-norm transformer block: self-attention, then an MLP, each residual.
-
-    Formula: `x += MHA(LN(x)); x += W2 gelu(W1 LN(x))` (the ViT block that
-    MAE uses; Dosovitskiy et al. 2021).
-
-    Args:
-        dim: Integer, the token size; divisible by `num_heads`.
-        num_heads: Integer, number of attention heads.
-        mlp_ratio: Float, hidden size of the MLP as a multiple of `dim`.
-
-    Call arguments:
-        inputs: Tokens of shape `(batch, length, dim)`.
-        training: Python boolean, passed to the attention layer.
-
-    Input shape:
-        3D tensor `(batch, length, dim)`.
-
-    Output shape:
-        Same as the input.
-    """
-
-    def __init__(self, dim, num_heads, mlp_ratio=4.0, **kwargs):
-        super().__init__(**kwargs)
-        if dim % num_heads:
-            raise ValueError(
-                "Argument `dim` must be divisible by `num_heads`. "
-                f"Received: dim={dim}, num_heads={num_heads}"
-            )
-        self.dim = dim
-        self.num_heads = num_heads
-        self.mlp_ratio = mlp_ratio
-        self.hidden_dim = int(dim * mlp_ratio)
-        policy = self.dtype_policy
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy)
-        self.attention = keras.layers.MultiHeadAttention(
-            num_heads, key_dim=dim // num_heads, dtype=policy
-        )
-        self.mlp_norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy)
-        self.mlp_hidden = keras.layers.Dense(self.hidden_dim, activation="gelu", dtype=policy)
-        self.mlp_output = keras.layers.Dense(dim, dtype=policy)
-
-    def build(self, input_shape):
-        self.attention_norm.build(input_shape)
-        self.attention.build(input_shape, input_shape)
-        self.mlp_norm.build(input_shape)
-        self.mlp_hidden.build(input_shape)
-        self.mlp_output.build((*input_shape[:-1], self.hidden_dim))
-
-    def call(self, inputs, training=None):
-        h = self.attention_norm(inputs)
-        x = inputs + self.attention(h, h, training=training)
-        return x + self.mlp_output(self.mlp_hidden(self.mlp_norm(x)))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = {"dim": self.dim, "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio}
-        return {**super().get_config(), **config}
 
 
 def _transformer_stack(prefix, dim, heads, depth, mlp_ratio, dtype):
@@ -213,6 +156,15 @@ class MaskedAutoencoder(keras.Model):
             "decoder", decoder_dim, decoder_heads, decoder_depth, mlp_ratio, policy
         )
         self.decoder_pred = keras.layers.Dense(self.patch_dim, name="decoder_pred", dtype=policy)
+        # The fixed position embeddings (MAE's `requires_grad=False` tables) are constants, not
+        # variables: a graph built on the encoder (`feature_extractor`) then holds its own copy,
+        # never a variable's buffer, which JAX's `fit` donates (the buffer is deleted).
+        self.encoder_pos_embed = ops.convert_to_tensor(
+            sincos_position_embedding(self.grid_size, encoder_dim)
+        )
+        self.decoder_pos_embed = ops.convert_to_tensor(
+            sincos_position_embedding(self.grid_size, decoder_dim)
+        )
         self.build((None, *image_shape))
 
     def build(self, input_shape=None):
@@ -228,21 +180,6 @@ class MaskedAutoencoder(keras.Model):
             block.build((*tokens, self.decoder_dim))
         self.decoder_norm.build((*tokens, self.decoder_dim))
         self.decoder_pred.build((*tokens, self.decoder_dim))
-        # Fixed (non-trainable) position embeddings, as MAE's `requires_grad=False`.
-        self.encoder_pos_embed = self.add_weight(
-            shape=(self.num_patches, self.encoder_dim),
-            initializer="zeros",
-            trainable=False,
-            name="encoder_pos_embed",
-        )
-        self.encoder_pos_embed.assign(sincos_position_embedding(self.grid_size, self.encoder_dim))
-        self.decoder_pos_embed = self.add_weight(
-            shape=(self.num_patches, self.decoder_dim),
-            initializer="zeros",
-            trainable=False,
-            name="decoder_pos_embed",
-        )
-        self.decoder_pos_embed.assign(sincos_position_embedding(self.grid_size, self.decoder_dim))
         self.mask_token = self.add_weight(
             shape=(1, 1, self.decoder_dim),
             initializer=keras.initializers.RandomNormal(stddev=0.02),

@@ -5,12 +5,12 @@ import numpy as np
 from keras import ops
 
 from aekeras.layers.sampling import Sampling
-from aekeras.models.autoencoder import _apply, deserialize_submodels
+from aekeras.models.autoencoder import Autoencoder
 
-__all__ = ["VAE", "conv_vae", "dense_vae", "kl_divergence"]
+__all__ = ["VAE", "conv_vae", "dense_vae", "gaussian_kl_divergence"]
 
 
-def kl_divergence(z_mean, z_log_var):
+def gaussian_kl_divergence(z_mean, z_log_var):
     """KL(N(μ, σ²) ‖ N(0, I)) per example: -½ Σ_j (1 + log σ_j² - μ_j² - σ_j²).
 
     (Kingma & Welling 2014, "Auto-Encoding Variational Bayes", appendix B.)
@@ -21,6 +21,12 @@ def kl_divergence(z_mean, z_log_var):
 
     Returns:
         Tensor (batch,).
+
+    Example:
+
+    >>> kl = gaussian_kl_divergence([[1.0, 0.0], [0.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]])
+    >>> [float(v) for v in keras.ops.convert_to_numpy(kl)]  # unit variances: KL = |mu|^2 / 2
+    [0.5, 2.0]
     """
     z_mean, z_log_var = ops.convert_to_tensor(z_mean), ops.convert_to_tensor(z_log_var)
     if tuple(z_mean.shape) != tuple(z_log_var.shape):
@@ -37,7 +43,7 @@ def _sum_per_example(values):
 
 
 @keras.saving.register_keras_serializable(package="aekeras")
-class VAE(keras.Model):
+class VAE(Autoencoder):
     """A variational autoencoder trained by `fit(x)` on the negative ELBO (β-weighted).
 
     q(z|x) = N(μ(x), diag σ²(x)) from the encoder, z = μ + σ ⊙ ε (`layers.Sampling`), and a
@@ -70,19 +76,9 @@ class VAE(keras.Model):
     """
 
     def __init__(self, encoder, decoder, beta=1.0, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        for name, part in (("encoder", encoder), ("decoder", decoder)):
-            if not isinstance(part, keras.layers.Layer):
-                raise ValueError(
-                    f"`{name}` must be a Keras model or layer. "
-                    f"Received: {name}={part!r} of type {type(part).__name__}"
-                )
         if not beta >= 0:
             raise ValueError(f"`beta` must be >= 0. Received: beta={beta!r}")
-        self.encoder = encoder
-        self.decoder = decoder
-        # Built parts (functional models) make a built model: no data needed to save it.
-        self.built = bool(getattr(encoder, "built", False) and getattr(decoder, "built", False))
+        super().__init__(encoder, decoder, **kwargs)
         self.beta = float(beta)
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
@@ -111,7 +107,7 @@ class VAE(keras.Model):
         reconstruction_loss = ops.mean(
             _sum_per_example(ops.binary_crossentropy(x, y_pred["reconstruction"]))
         )
-        kl_loss = ops.mean(kl_divergence(y_pred["z_mean"], y_pred["z_log_var"]))
+        kl_loss = ops.mean(gaussian_kl_divergence(y_pred["z_mean"], y_pred["z_log_var"]))
         self.reconstruction_tracker.update_state(reconstruction_loss)
         self.kl_tracker.update_state(kl_loss)
         total = reconstruction_loss + self.beta * kl_loss
@@ -121,11 +117,7 @@ class VAE(keras.Model):
 
     def encode(self, x, batch_size=1024):
         """`(z_mean, z_log_var)` of a NumPy batch, as NumPy."""
-        return tuple(_apply(self.encoder, x, batch_size))
-
-    def decode(self, z, batch_size=1024):
-        """The decoder's means x̂(z) of a NumPy batch of codes, as NumPy."""
-        return _apply(self.decoder, z, batch_size)
+        return tuple(super().encode(x, batch_size))
 
     def elbo(self, x, batch_size=1024):
         """Per-example ELBO, log p(x|z) - KL(q(z|x) ‖ p(z)) with one sample z ~ q(z|x).
@@ -134,7 +126,7 @@ class VAE(keras.Model):
         `keras.ops.binary_crossentropy`), in nats; NumPy in, float64 NumPy out.
         """
         x = np.asarray(x)
-        outputs = _apply(self, x, batch_size)
+        outputs = self._in_batches(self, x, batch_size)
         eps = keras.config.epsilon()
         x_hat = np.clip(outputs["reconstruction"].astype(np.float64), eps, 1 - eps)
         x = x.reshape(x_hat.shape).astype(np.float64)
@@ -145,20 +137,7 @@ class VAE(keras.Model):
         return log_likelihood - kl
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder),
-                "beta": self.beta,
-                "seed": self.seed,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        return cls(**deserialize_submodels(config, custom_objects))
+        return {**super().get_config(), "beta": self.beta, "seed": self.seed}
 
 
 def dense_vae(
