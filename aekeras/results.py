@@ -1,7 +1,8 @@
 """Headline numbers of the lectures, recorded so ``make book`` can tabulate them.
 
-A notebook calls ``record("ae30_test_sse", 3.4, note="per-image squared error")``; each
-record carries the run's profile, Keras backend and dataset source. Records go to
+A notebook calls ``record("ae30_test_sse", 3.4, note="per-image squared error")``, or prints
+a whole table and records every number in it with one call to :func:`table`; each record
+carries the run's profile, Keras backend and dataset source. Records go to
 ``$AEKERAS_RESULTS_DIR/results.jsonl`` (default ``~/.aekeras/results``); ``make book`` points
 that at ``build/results`` and writes ``build/results.md`` with :func:`write_markdown`.
 """
@@ -52,6 +53,72 @@ def record(key, value, note="", lecture=None, source=None, profile=None):
     with open(_path(), "a") as f:
         f.write(json.dumps(entry) + "\n")
     return value
+
+
+def _slug(text):
+    keep = "".join(c.lower() if c.isalnum() else "_" for c in str(text))
+    return "_".join(part for part in keep.split("_") if part)
+
+
+def _cell(value, fmt):
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "—"
+    if hasattr(value, "item"):
+        value = value.item()
+    return format(value, fmt) if isinstance(value, float) else str(value)
+
+
+def table(rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values=True):
+    """Prints `rows` as an aligned table and records every number in it; returns the text.
+
+    Args:
+        rows: `{row name: {column name: value}}`, e.g.
+            `{"VAE": {"reconstruction": 95.2, "KL": 15.5}}`. Strings are printed, not recorded;
+            `None` prints as a dash.
+        lecture: the notebook, e.g. `"09"`.
+        source: the dataset source (`data.source`).
+        prefix: the start of every key; a number is recorded as
+            `{prefix}_{row}_{column}`, lower case with `_` for anything else.
+        note: what the numbers are, in words (each record's note is `"{note}: {row}, {column}"`).
+        fmt: format of floats (`format(value, fmt)`).
+        record_values: `False` prints without recording.
+
+    Example:
+
+    ```python
+    results.table({"AE-30": {"test SSE": 3.4}, "PCA-30": {"test SSE": 13.9}},
+                  lecture="02", source=data.source, prefix="mnist")
+    ```
+    """
+    if not rows:
+        raise ValueError("`rows` is empty: nothing to show.")
+    columns = []
+    for values in rows.values():
+        columns += [c for c in values if c not in columns]
+    cells = [
+        [str(name)] + [_cell(values.get(c), fmt) for c in columns] for name, values in rows.items()
+    ]
+    widths = [max(len(str(x)) for x in column) for column in zip(["", *columns], *cells)]
+    header = [""] + [str(c) for c in columns]
+    lines = [
+        "  ".join(
+            (x.ljust(w) if i == 0 else x.rjust(w)) for i, (x, w) in enumerate(zip(line, widths))
+        ).rstrip()
+        for line in [header, *cells]
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if record_values:
+        for name, values in rows.items():
+            for column, value in values.items():
+                if value is None or isinstance(value, str):
+                    continue
+                key = "_".join(part for part in (_slug(prefix), _slug(name), _slug(column)) if part)
+                described = f"{note}: {name}, {column}" if note else f"{name}, {column}"
+                record(key, value, note=described, lecture=lecture, source=source)
+    return text
 
 
 def load(path=None):

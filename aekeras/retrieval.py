@@ -3,10 +3,12 @@
 A *query* retrieves database items ranked by similarity; an item is *relevant* when it
 has the query's label. From the ranked labels we read
 
-- precision@k: the fraction of the first k retrieved items that are relevant;
+- precision@k: the fraction of the first k retrieved items that are relevant; averaged over
+  the queries and plotted against k (log scale), it is Hinton & Salakhutdinov (2006, fig. 4:
+  "fraction of retrieved documents in the same class as the query" against the number of
+  documents retrieved);
 - the precision-recall curve: precision and recall after each rank, averaged over the
-  queries (Hinton & Salakhutdinov 2006, fig. 4; Salakhutdinov & Hinton 2009, "Semantic
-  hashing", fig. 6);
+  queries (Salakhutdinov & Hinton 2009, "Semantic hashing", fig. 6);
 - Hamming-ball search on binary codes (semantic hashing), with packed bits and popcount.
 
 Example:
@@ -197,8 +199,10 @@ def precision_recall_curve(
 
     After the first r retrieved items a query has precision (relevant in top r) / r and recall
     (relevant in top r) / (relevant in the database); both are averaged over queries at each
-    r, the curve of Hinton & Salakhutdinov (2006, fig. 4). Queries whose class is absent
-    from the database are left out of the recall average.
+    r. `precision` against `ranks` is Hinton & Salakhutdinov's (2006) fig. 4, the fraction
+    of retrieved documents in the query's class against the number retrieved; `precision`
+    against `recall` is the precision-recall curve. Queries whose class is absent from the
+    database are left out of the recall average.
 
     Args:
         query_labels: (n_queries,) labels.

@@ -96,3 +96,32 @@ def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch, capsys):
     fourth = build()
     assert len(fit(fourth, epochs=3)["loss"]) == 3
     assert "Loaded" not in capsys.readouterr().out
+
+
+def test_table_prints_and_records_every_number(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
+    rows = {
+        "VAE (β = 1)": {"reconstruction": 95.2234, "KL": np.float32(15.5), "runs on": "CPU"},
+        "β-VAE": {"reconstruction": 123.7, "KL": None},
+    }
+    text = results.table(rows, lecture="09", source="mnist", prefix="vae8d", note="test nats")
+    assert capsys.readouterr().out == text + "\n"
+    lines = text.splitlines()
+    assert lines[0].split() == ["reconstruction", "KL", "runs", "on"]
+    assert lines[1].split() == ["VAE", "(β", "=", "1)", "95.2234", "15.5000", "CPU"]
+    assert lines[2].split() == ["β-VAE", "123.7000", "—", "—"]  # missing cells too
+    assert len({len(line) for line in lines[:2]}) == 1  # aligned columns
+    recorded = {e["key"]: e for e in results.load()}
+    assert set(recorded) == {
+        "vae8d_vae_β_1_reconstruction",
+        "vae8d_vae_β_1_kl",
+        "vae8d_β_vae_reconstruction",
+    }
+    entry = recorded["vae8d_vae_β_1_kl"]
+    assert entry["value"] == 15.5 and entry["lecture"] == "09" and entry["source"] == "mnist"
+    assert entry["note"] == "test nats: VAE (β = 1), KL"
+
+    results.table({"x": {"y": 1.0}}, lecture="09", source="mnist", record_values=False)
+    assert len(results.load()) == 3
+    with pytest.raises(ValueError, match="empty"):
+        results.table({}, lecture="09", source="mnist")

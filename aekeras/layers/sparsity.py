@@ -37,13 +37,18 @@ class KLSparsity(keras.layers.Layer):
     (and over any axes between the batch and the last) is pushed towards a small
     target `rho`. With `momentum > 0`, `rho_hat` is smoothed across batches by a
     running average (a non-trainable variable, which starts at `rho` and is updated
-    in training only); the gradient flows through the current batch's term.
-    `rho_hat` is clipped to `[eps, 1 - eps]` so the logarithms stay finite.
+    in training only). The gradient flows through the current batch's `rho_hat` at
+    full weight, as if `rho_tilde` were `rho_hat`: `d loss / d rho_hat_j =
+    beta * KL'(rho || rho_tilde_j)`, so `beta` means the same with or without momentum
+    (differentiating the average itself would scale it by `1 - momentum`).
+    `rho_tilde` is clipped to `[eps, 1 - eps]` so the logarithms stay finite.
 
     Formula: `loss = beta * sum_j KL(rho || rho_tilde_j)`, with
     `rho_tilde_t = momentum * rho_tilde_{t-1} + (1 - momentum) * rho_hat_t`
-    (penalty: Ng, "Sparse autoencoder", CS294A lecture notes, 2011; running average:
-    Hinton, "A Practical Guide to Training Restricted Boltzmann Machines", 2010).
+    (penalty and its gradient `beta * (-rho / rho_tilde + (1 - rho) / (1 - rho_tilde))`
+    with an estimate of the mean activation over the data: Ng, "Sparse autoencoder",
+    CS294A lecture notes, 2011; running average: Hinton, "A Practical Guide to Training
+    Restricted Boltzmann Machines", 2010).
 
     Args:
         rho: Float in (0, 1), the target mean activation of each unit.
@@ -104,13 +109,17 @@ class KLSparsity(keras.layers.Layer):
     def call(self, inputs, training=False):
         axes = tuple(range(len(inputs.shape) - 1))
         rho_hat = ops.mean(ops.cast(inputs, "float32"), axis=axes)
+        rho_tilde = ops.stop_gradient(rho_hat)
         if self.momentum > 0:
-            rho_hat = self.momentum * self.running_rho + (1 - self.momentum) * rho_hat
+            rho_tilde = self.momentum * self.running_rho + (1 - self.momentum) * rho_tilde
             if training:
-                self.running_rho.assign(ops.stop_gradient(rho_hat))
+                self.running_rho.assign(rho_tilde)
         eps = keras.config.epsilon()
-        rho_hat = ops.clip(rho_hat, eps, 1 - eps)
-        self.add_loss(self.beta * ops.sum(bernoulli_kl_divergence(self.rho, rho_hat)))
+        rho_tilde = ops.clip(rho_tilde, eps, 1 - eps)
+        # Value: rho_tilde. Gradient: that of the current batch's rho_hat, at full weight,
+        # so d loss / d rho_hat = beta * KL'(rho_tilde) whatever the momentum (Ng's notes).
+        rho_tilde = rho_tilde + (rho_hat - ops.stop_gradient(rho_hat))
+        self.add_loss(self.beta * ops.sum(bernoulli_kl_divergence(self.rho, rho_tilde)))
         return inputs
 
     def compute_output_shape(self, input_shape):

@@ -123,7 +123,9 @@ class VAE(Autoencoder):
         """Per-example ELBO, log p(x|z) - KL(q(z|x) ‖ p(z)) with one sample z ~ q(z|x).
 
         The negative of the loss with β = 1 (same clipping of x̂ to [ε, 1-ε] as
-        `keras.ops.binary_crossentropy`), in nats; NumPy in, float64 NumPy out.
+        `keras.ops.binary_crossentropy`), in nats; NumPy in, float64 NumPy out. It is a
+        lower bound on log p(x) only for binary x: on grey values the Bernoulli likelihood
+        is not normalised (binarise first, e.g. `datasets.load_mnist(binarize=True)`).
         """
         x = np.asarray(x)
         outputs = self._in_batches(self, x, batch_size)
