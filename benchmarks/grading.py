@@ -16,6 +16,7 @@ Not a test: numbers depend on the machine.
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -78,6 +79,12 @@ def bench(size, jobs, config):
         }
 
 
+def _mistakes():
+    import test_exercises
+
+    return test_exercises.MISTAKES
+
+
 def bench_assignment(assignment, tmp, judged=True):
     """Grades the solution and the untouched release of one real assignment, one worker.
 
@@ -98,6 +105,15 @@ def bench_assignment(assignment, tmp, judged=True):
     for student, folder in (("solution", "solutions"), ("release", "exercises")):
         target = os.path.join(root, "submitted", student, assignment)
         shutil.copytree(os.path.join(ROOT, folder, assignment), target)
+    mistake = _mistakes().get(assignment)
+    if mistake:  # the plausible mistake of tests/test_exercises.py: its partial score
+        import nbgrader_helpers as nh
+
+        solution = nh.read_notebook(nh.solution_path(assignment))
+        target = os.path.join(root, "submitted", "mistake", assignment)
+        os.makedirs(target)
+        with open(os.path.join(target, f"{assignment}.ipynb"), "w") as f:
+            json.dump(nh.substitute(solution, *mistake), f)
     grader = runner.ClassGrader(
         assignment,
         root,
@@ -117,42 +133,49 @@ def bench_assignment(assignment, tmp, judged=True):
 def assignments_table():
     profile = os.environ.get("AEKERAS_PROFILE", "auto")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    print(f"profile {profile}, backend {backend}, cpus {os.cpu_count()}; one worker")
+    print(f"profile {profile}, backend {backend}, cpus {os.cpu_count()}, one worker")
     print(
-        "seconds per submission, in-kernel (the grading before the judge: tests in the "
-        "student's kernel, no sandbox) and judged (sandbox + judge), measured side by side"
+        "Per submission: seconds (score) graded in-kernel (before the judge: tests in the "
+        "student's kernel, no sandbox) -> judged (sandbox + judge), side by side in this run."
     )
     print(
-        "assignment                  solution in-kernel / judged    release in-kernel / judged"
-        "   wall ratio  cpu s/submission in-kernel / judged  cpu ratio"
+        f"{'assignment':<28}{'solution':>24}{'release':>22}{'mistake':>22}"
+        f"{'wall x':>8}{'cpu s in-kernel -> judged':>28}{'cpu x':>7}"
     )
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     from release_exercises import assignment_ids
 
     ids = assignment_ids(ROOT)
-    totals = {True: [0.0, 0.0], False: [0.0, 0.0]}
+    totals = {False: [0.0, 0.0], True: [0.0, 0.0]}
+    same = True
     with tempfile.TemporaryDirectory(prefix="aekeras-bench-") as tmp:
         for assignment in ids:
             runs = {judged: bench_assignment(assignment, tmp, judged) for judged in (False, True)}
+            students = [s for s in ("solution", "release", "mistake") if s in runs[True]]
             cells = []
-            for student in ("solution", "release"):
-                (s0, m0, t0), (s1, _, t1) = runs[False][student], runs[True][student]
-                cells.append(f"{t0:7.1f} / {t1:5.1f} s ({s0:g}|{s1:g}/{m0:g})")
-            wall = [sum(runs[j][s][2] for s in ("solution", "release")) for j in (False, True)]
+            for student in ("solution", "release", "mistake"):
+                if student not in students:
+                    cells.append("-")
+                    continue
+                (s0, _, t0), (s1, _, t1) = runs[False][student], runs[True][student]
+                same = same and s0 == s1
+                cells.append(f"{t0:.1f}->{t1:.1f} s ({s0:g}|{s1:g})")
+            wall = [sum(runs[j][s][2] for s in students) for j in (False, True)]
             cpu = [runs[j]["cpu"] for j in (False, True)]
-            for judged, w, c in ((False, wall[0], cpu[0]), (True, wall[1], cpu[1])):
-                totals[judged][0] += w
-                totals[judged][1] += c
+            for judged in (False, True):
+                totals[judged][0] += wall[judged]
+                totals[judged][1] += cpu[judged]
             print(
-                f"{assignment:<26}{cells[0]:>28}{cells[1]:>30}{wall[1] / wall[0]:10.2f}"
-                f"{cpu[0]:19.1f} / {cpu[1]:5.1f}{cpu[1] / max(cpu[0], 1e-9):10.2f}",
+                f"{assignment:<28}{cells[0]:>24}{cells[1]:>22}{cells[2]:>22}"
+                f"{wall[1] / wall[0]:8.2f}{cpu[0]:17.1f} -> {cpu[1]:5.1f}"
+                f"{cpu[1] / max(cpu[0], 1e-9):7.2f}",
                 flush=True,
             )
     print(
-        f"all: wall {totals[False][0]:.1f} s -> {totals[True][0]:.1f} s "
+        f"all {len(ids)}: wall {totals[False][0]:.0f} s -> {totals[True][0]:.0f} s "
         f"(x{totals[True][0] / totals[False][0]:.2f}); cpu per submission "
         f"{totals[False][1] / len(ids):.1f} s -> {totals[True][1] / len(ids):.1f} s "
-        f"(x{totals[True][1] / totals[False][1]:.2f})"
+        f"(x{totals[True][1] / totals[False][1]:.2f}); same scores both ways: {same}"
     )
 
 

@@ -82,9 +82,24 @@ _ip.run_cell_async = lambda raw_cell, *a, **k: _run_cell_async(_wrap(raw_cell), 
 EXCEPTIONS = """\
 get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
 """
+# The patches below cheat only where the tests used to run (code of the notebook's cells, in
+# files /tmp/ipykernel_*/), so that the student's own code and the libraries keep working:
+# an attack that broke its own answers would prove nothing.
+FROM_CELL = """\
+import sys
+def _from_cell(depth=2):
+    name = sys._getframe(depth).f_code.co_filename
+    return name.startswith(("/tmp/ipykernel", "<ipython-input"))
+def _cheat(original, fake):
+    def patched(*args, **kwargs):
+        return fake(*args, **kwargs) if _from_cell() else original(*args, **kwargs)
+    return patched
+"""
 SETTRACE = """\
 import linecache, sys, threading
 def _skip_asserts(frame, event, arg):
+    if not frame.f_code.co_filename.startswith(("/tmp/ipykernel", "<ipython-input")):
+        return None
     if event == "line":
         line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
         if line.startswith("assert"):
@@ -96,15 +111,20 @@ def _skip_asserts(frame, event, arg):
 sys.settrace(_skip_asserts)
 threading.settrace(_skip_asserts)
 """
-NUMPY = """\
+NUMPY = (
+    FROM_CELL
+    + """\
 import numpy as np
-np.allclose = lambda *args, **kwargs: True
-np.array_equal = lambda *args, **kwargs: True
-np.isclose = lambda a, b, *args, **kwargs: np.ones(np.broadcast(a, b).shape, bool)
-np.testing.assert_allclose = lambda *args, **kwargs: None
-np.all = lambda *args, **kwargs: True
+np.allclose = _cheat(np.allclose, lambda *args, **kwargs: True)
+np.array_equal = _cheat(np.array_equal, lambda *args, **kwargs: True)
+np.isclose = _cheat(np.isclose, lambda a, b, *args, **kwargs: np.ones(np.broadcast(a, b).shape, bool))
+np.testing.assert_allclose = _cheat(np.testing.assert_allclose, lambda *args, **kwargs: None)
+np.all = _cheat(np.all, lambda *args, **kwargs: True)
 """
-KERAS = """\
+)
+KERAS = (
+    FROM_CELL
+    + """\
 import keras
 import numpy as np
 class _Anything(np.ndarray):
@@ -112,15 +132,18 @@ class _Anything(np.ndarray):
         return np.ones(self.shape, bool)
     __ne__ = lambda self, other: np.zeros(self.shape, bool)
 _to_numpy = keras.ops.convert_to_numpy
-keras.ops.convert_to_numpy = lambda x: np.asarray(_to_numpy(x)).view(_Anything)
+keras.ops.convert_to_numpy = _cheat(_to_numpy, lambda x: np.asarray(_to_numpy(x)).view(_Anything))
 """
-BUILTINS = """\
+)
+BUILTINS = (
+    FROM_CELL
+    + """\
 import builtins
-builtins.all = lambda iterable: True
-builtins.any = lambda iterable: True
-builtins.abs = lambda x: 0
-builtins.AssertionError = type("AssertionError", (Exception,), {})
+builtins.all = _cheat(builtins.all, lambda iterable: True)
+builtins.any = _cheat(builtins.any, lambda iterable: True)
+builtins.abs = _cheat(builtins.abs, lambda x: 0)
 """
+)
 EQ_ALWAYS = """\
 import numpy as np
 class _Always(int):
@@ -212,22 +235,28 @@ for _pid in (os.getppid(), 1):
     except OSError as _err:
         print("refused:", _pid, type(_err).__name__)
 """,
+        # the grader's group is not in its PID namespace; kill(-1) reaches only the sandbox
         "kills_process_group": """\
 import os, signal
-os.killpg(os.getpgid(0), signal.SIGKILL)
+for _kill in (lambda: os.killpg(os.getpgid(0), signal.SIGKILL), lambda: os.kill(0, signal.SIGKILL),
+              lambda: os.kill(-1, signal.SIGKILL)):
+    try:
+        _kill()
+    except OSError as _err:
+        print("refused:", type(_err).__name__)
 """,
         "fork_bomb": """\
 import os, time
 _children = 0
-_deadline = time.time() + 8
+_deadline = time.time() + 30
 while time.time() < _deadline:
     try:
         if os.fork() == 0:
-            time.sleep(30)
+            time.sleep(120)
             os._exit(0)
         _children += 1
     except OSError:
-        time.sleep(0.01)
+        break
 print("children:", _children)
 """,
         "memory": """\
