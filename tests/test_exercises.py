@@ -474,9 +474,13 @@ def test_bad_submissions_graded_without_losing_others(graded):
         assert score(student) == full, (student, grades.get((student, a)), log)
     assert score("released") == 0
     assert 0 < score("mistake") < full
-    # a kernel that dies, a file that is not a notebook and a misnamed notebook score 0
+    # a kernel that dies, a file that is not a notebook and a misnamed notebook: plain
+    # nbgrader scores no cell and leaves them to manual grading (make grade records a 0 with
+    # the reason instead: tests/test_grading.py)
     for student in ("s1_kernel_dies", "s2_not_json", "s3_renamed"):
-        assert score(student) in (None, 0), (student, grades.get((student, a)))
+        grade = grades.get((student, a))
+        assert grade is not None and grade["score"] == 0, (student, grade)
+        assert all(auto is None and manual for auto, manual in grade["cells"].values()), grade
     # a cell that raises costs the parts that need it, not the run
     assert score("s4_raises") < full, grades.get(("s4_raises", a))
     # the infinite loop is ended by the per-cell timeout; the parts before it still count
