@@ -14,6 +14,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -119,21 +120,38 @@ class SandboxedKernelManager(AsyncKernelManager):
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
+JUDGE_SOCKET_ENV = "AEKERAS_JUDGE_SOCKET"
+
+
 class JudgeProcess:
-    """The judge (``python -m aekeras_grader.judge``), spoken to in JSON lines."""
+    """The judge, spoken to in JSON lines: the grading worker's judge server when
+    ``make grade`` started one (``$AEKERAS_JUDGE_SOCKET``), else a process of its own
+    (``python -m aekeras_grader.judge``)."""
 
     def __init__(self, km):
-        env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
-        env.pop("PYTHONSTARTUP", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "aekeras_grader.judge"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            text=True,
-            cwd=km.scratch,
-        )
+        self.process = self.socket = None
+        path = os.environ.get(JUDGE_SOCKET_ENV)
+        if path:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                connection.connect(path)
+            except OSError:  # no server: this worker starts a judge of its own
+                connection.close()
+            else:
+                self.socket = connection
+                self.reader, self.writer = connection.makefile("r"), connection.makefile("w")
+        if self.socket is None:
+            env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "aekeras_grader.judge"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                text=True,
+                cwd=km.scratch,
+            )
+            self.reader, self.writer = self.process.stdout, self.process.stdin
         pid = km.provisioner.process.pid if km.provisioner and km.provisioner.has_process else None
         self.send(
             {"op": "start", "connection_file": km.connection_file, "io_dir": km.io_dir, "pid": pid}
@@ -141,25 +159,38 @@ class JudgeProcess:
         self.receive()
 
     def send(self, request):
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
+        self.writer.write(json.dumps(request) + "\n")
+        self.writer.flush()
 
     def receive(self, timeout=None):
         """The judge's answer; ``timeout`` seconds at most (it bounds the student's calls
         itself, this is the grader's own safety net)."""
         if timeout is not None:
-            ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+            ready, _, _ = select.select([self.reader], [], [], timeout)
             if not ready:
-                self.process.kill()
+                self.kill()
                 raise RuntimeError(f"the judge did not answer within {timeout:g} s")
-        line = self.process.stdout.readline()
+        line = self.reader.readline()
         if not line:
             raise RuntimeError("the judge process ended unexpectedly")
         return json.loads(line)
 
+    def kill(self):
+        if self.process is not None:
+            self.process.kill()
+        if self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.socket.close()
+
     def close(self):
         with contextlib.suppress(Exception):
             self.send({"op": "quit"})
+        if self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.reader.close()
+                self.writer.close()
+                self.socket.close()
+            return
         with contextlib.suppress(Exception):
             self.process.wait(timeout=5)
         if self.process.poll() is None:

@@ -155,6 +155,10 @@ class KernelLink:
         self.deadline = None
         self._classes = {}
 
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.client.stop_channels()
+
     # --- values -----------------------------------------------------------------------------
     def resolve_class(self, name):
         if not isinstance(name, str) or not name.startswith("keras."):
@@ -382,7 +386,11 @@ def _format_error(err):
 class Judge:
     """Runs setup and test cells in one namespace, with the kernel's names as proxies."""
 
+    current = None  # the judge of the submission being graded (one at a time per process)
+
     def __init__(self, link):
+        Judge.current = self
+        self.in_test = False
         self.link = link
         # ``student_keras``: the kernel's own Keras, for a test that builds a model around a
         # student's layer where the layer lives (``student_keras.Input``, ``.Model``)
@@ -394,15 +402,16 @@ class Judge:
         self.seeded = False
 
     def _mirror_seeds(self):
-        """``keras.utils.set_random_seed`` and ``np.random.seed`` seed the kernel too."""
-        link = self.link
+        """``keras.utils.set_random_seed`` and ``np.random.seed`` in a test cell seed the
+        kernel too (not in the setup, which the kernel runs itself)."""
         keras = sys.modules.get("keras")
         if keras is not None and not getattr(keras.utils.set_random_seed, "_judge", False):
             original = keras.utils.set_random_seed
 
             def set_random_seed(seed):
                 original(seed)
-                link.request("seed", seed=int(seed), kind="keras")
+                if Judge.current is not None and Judge.current.in_test:
+                    Judge.current.link.request("seed", seed=int(seed), kind="keras")
 
             set_random_seed._judge = True
             keras.utils.set_random_seed = set_random_seed
@@ -411,8 +420,8 @@ class Judge:
 
             def seed(value=None):
                 original_np(value)
-                if value is not None:
-                    link.request("seed", seed=int(value), kind="numpy")
+                if value is not None and Judge.current is not None and Judge.current.in_test:
+                    Judge.current.link.request("seed", seed=int(value), kind="numpy")
 
             seed._judge = True
             np.random.seed = seed
@@ -421,6 +430,8 @@ class Judge:
         """Executes a cell; returns its outputs as nbformat dicts (streams, error, result)."""
         for name in names:
             self.ns[name] = self.link.name(name)
+        self.in_test = bool(names)
+        self._mirror_seeds()
         out, outputs = io.StringIO(), []
         self.link.deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -448,32 +459,86 @@ class Judge:
             outputs.append(_format_error(err))
         finally:
             self.link.deadline = None
+            self.in_test = False
             self._mirror_seeds()
         if out.getvalue():
             outputs.insert(0, {"output_type": "stream", "name": "stdout", "text": out.getvalue()})
         return outputs
 
 
+def handle(lines, write):
+    """Serves one submission: JSON requests from ``lines``, answers through ``write``.
+
+    ``start`` connects to the submission's kernel and makes a fresh namespace; ``run``
+    executes a cell; ``quit`` (or the end of ``lines``) closes the connection.
+    """
+    judge = None
+    try:
+        for line in lines:
+            request = json.loads(line)
+            op = request["op"]
+            if op == "start":
+                if judge is not None:
+                    judge.link.close()
+                link = KernelLink(request["connection_file"], request["io_dir"], request.get("pid"))
+                judge = Judge(link)
+                reply = {"ok": True}
+            elif op == "run":
+                outputs = judge.run(
+                    request["source"], request.get("names", ()), request.get("timeout")
+                )
+                reply = {"outputs": outputs}
+            elif op == "quit":
+                break
+            else:
+                reply = {"error": f"unknown op {op}"}
+            write(json.dumps(reply) + "\n")
+    finally:
+        if judge is not None:
+            judge.link.close()
+        Judge.current = None
+
+
+def serve(path):
+    """A judge for one grading worker after another (``make grade``): one process imports
+    Keras once, and each submission still gets a fresh namespace and runs the setup again.
+
+    Listens on the Unix socket ``path`` (in the grader's private work folder) and serves one
+    connection at a time.
+    """
+    import socket
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o077)
+    try:
+        server.bind(path)
+    finally:
+        os.umask(old)
+    server.listen(1)
+    while True:
+        connection, _ = server.accept()
+        with connection, connection.makefile("r") as reader, connection.makefile("w") as writer:
+
+            def write(text, writer=writer):
+                writer.write(text)
+                writer.flush()
+
+            with contextlib.suppress(OSError, ValueError):
+                handle(reader, write)
+
+
 def main():
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything printed at the C level goes to stderr, not into the protocol
-    judge = None
-    for line in sys.stdin:
-        request = json.loads(line)
-        op = request["op"]
-        if op == "start":
-            link = KernelLink(request["connection_file"], request["io_dir"], request.get("pid"))
-            judge = Judge(link)
-            reply = {"ok": True}
-        elif op == "run":
-            outputs = judge.run(request["source"], request.get("names", ()), request.get("timeout"))
-            reply = {"outputs": outputs}
-        elif op == "quit":
-            break
-        else:
-            reply = {"error": f"unknown op {op}"}
-        protocol.write(json.dumps(reply) + "\n")
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(sys.argv[2])
+        return
+
+    def write(text):
+        protocol.write(text)
         protocol.flush()
+
+    handle(sys.stdin, write)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ DEFAULT_LIMIT = 1800.0  # seconds per submission (whole notebook): fits the gpu 
 JOB_ENV = "AEKERAS_GRADING_JOB"
 RUN_ENV = "AEKERAS_GRADING_RUN"
 STUDENT_ENV = "AEKERAS_GRADING_STUDENT"
+JUDGE_SOCKET_ENV = "AEKERAS_JUDGE_SOCKET"  # as aekeras_grader.execute reads it
 SANDBOX_COLUMN = "sandbox"
 
 # What nbgrader's log says when a submission, not the machine, is at fault.
@@ -141,6 +142,40 @@ def run_app(app, argv, root, log_path, env=None, limit=None):
         process.join()
     _kill_marked(JOB_ENV, job)
     return process.exitcode, timed_out, time.monotonic() - start
+
+
+class JudgeServers:
+    """One judge server per worker slot (``python -m aekeras_grader.judge --serve``): Keras
+    and the setup's imports load once per slot, not once per submission. Each submission
+    still gets a fresh namespace; a worker that cannot reach its server starts its own judge.
+    """
+
+    def __init__(self):
+        self.folder = tempfile.mkdtemp(prefix="aekeras-judge-")  # mode 700: ours alone
+        self.processes = []
+
+    def start(self, k, env):
+        import subprocess
+
+        path = os.path.join(self.folder, f"judge-{k}.sock")
+        self.processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "aekeras_grader.judge", "--serve", path],
+                env={**env, "NBGRADER_EXECUTION": "autograde"},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=self.folder,
+            )
+        )
+        return path
+
+    def stop(self):
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 # --- the course ---------------------------------------------------------------------------------
@@ -365,7 +400,7 @@ class ClassGrader:
                 return f"{name} is not a notebook that can be read ({type(err).__name__})"
         return None
 
-    def grade_one(self, student, db_url):
+    def grade_one(self, student, db_url, judge=None):
         """Autogrades one submission into the worker gradebook ``db_url``.
 
         Returns ``(Result, record)``; ``record`` is what to merge into the course gradebook,
@@ -378,7 +413,11 @@ class ClassGrader:
         if not result.reason:
             argv = [self.assignment, "--student", student, "--db", db_url, "--force", *self.argv]
             code, timed_out, _, result.log = self._app(
-                "autograde", argv, student, self.limit, env={STUDENT_ENV: student}
+                "autograde",
+                argv,
+                student,
+                self.limit,
+                env={STUDENT_ENV: student, **({JUDGE_SOCKET_ENV: judge} if judge else {})},
             )
             if timed_out:
                 result.reason = (
@@ -435,22 +474,29 @@ class ClassGrader:
         )
         slots = queue.Queue()
         course_db = _db_path(self.course.db_url)
+        judges = JudgeServers() if todo else None
         for k in range(min(self.jobs, max(1, len(todo)))):
             path = os.path.join(self.workdir, f"worker-{k}.db")
             shutil.copyfile(course_db, path)
-            slots.put("sqlite:///" + path)
+            socket_path = judges.start(k, {**os.environ, **self.env}) if judges else None
+            slots.put(("sqlite:///" + path, socket_path))
 
         def job(student):
-            db_url = slots.get()
+            db_url, judge = slots.get()
             try:
-                return self.grade_one(student, db_url)
+                return self.grade_one(student, db_url, judge)
             except Exception as err:  # noqa: BLE001 - one student's failure never stops the class
                 self._clear(student)
                 return Result(student, "error", reason=f"{type(err).__name__}: {err}"), None
             finally:
-                slots.put(db_url)
+                slots.put((db_url, judge))
 
-        with concurrent.futures.ThreadPoolExecutor(self.jobs) as pool:
+        with (
+            contextlib.ExitStack() as stack,
+            concurrent.futures.ThreadPoolExecutor(self.jobs) as pool,
+        ):
+            if judges is not None:
+                stack.callback(judges.stop)
             futures = [pool.submit(job, s) for s in todo]
             try:
                 for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
