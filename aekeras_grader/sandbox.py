@@ -54,6 +54,8 @@ ETC_FILES = (
     "nsswitch.conf",
     "passwd",
 )
+PACKAGES = ("aekeras", "aekeras_grader")
+PACKAGE_ROOT = "/opt/aekeras-packages"  # where the sandbox sees them (PYTHONPATH)
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
@@ -157,7 +159,6 @@ def readonly_paths(data_dirs=()):
     paths = [p for p in SYSTEM_DIRS if os.path.exists(p)]
     paths += [os.path.join("/etc", name) for name in ETC_FILES]
     paths += [sys.prefix, sys.base_prefix, os.path.realpath(sys.prefix)]
-    paths += _package_dirs("aekeras", "aekeras_grader")
     paths += list(data_dirs)
     seen, out = set(), []
     for path in paths:
@@ -212,6 +213,7 @@ class Sandbox:
         )
         home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
         out["KERAS_HOME"] = home
+        out["PYTHONPATH"] = PACKAGE_ROOT
         return out
 
     def bwrap_args(self):
@@ -219,6 +221,11 @@ class Sandbox:
         args = [self.bwrap, *_namespace_args(), "--unsetenv", "JPY_PARENT_PID"]
         for path in readonly_paths(self.data_dirs):
             args += ["--ro-bind", path, path]
+        # the packages the kernel imports, wherever this grader found them (an editable
+        # checkout, a worktree on PYTHONPATH), without the folder around them
+        for name in PACKAGES:
+            for path in _package_dirs(name):
+                args += ["--ro-bind", path, os.path.join(PACKAGE_ROOT, name)]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         args += ["--dir", "/tmp/home", "--bind", self.io_dir, self.io_dir]
         args += ["--bind", self.workdir, self.workdir, "--chdir", self.workdir]

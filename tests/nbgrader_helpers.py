@@ -68,7 +68,8 @@ def nbgrader_meta(cell):
 
 def hidden_only_lines(notebook):
     """Stripped lines of hidden tests that appear nowhere else in the solution notebook."""
-    return grading.hidden_lines(nbformat.from_dict(notebook), min_length=1)
+    nb = nbformat.reads(json.dumps(notebook), as_version=4)  # sources as one string each
+    return grading.hidden_lines(nb, min_length=1)
 
 
 def substitute(notebook, old, new):
