@@ -26,7 +26,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 .PHONY: help setup data lab test test-lib book exercises lint format grade clean
 
 help:
-	@echo "make lab        set up and start the course in JupyterLab"
+	@echo "make lab        set up and start the course in JupyterLab (AEKERAS_EXCHANGE=/shared/folder)"
 	@echo "make test       set up and run the test suite (AEKERAS_PROFILE=smoke recommended)"
 	@echo "make book       execute every lecture and write build/index.html and build/results.md"
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
@@ -52,7 +52,11 @@ data:
 		echo "datasets: $(KERAS_HOME)/datasets (downloaded on first use)"; \
 	fi
 
+# nbgrader's exchange (release, fetch, submit, collect, feedback from JupyterLab):
+# nbgrader_exchange/ in this checkout, ignored by git, unless AEKERAS_EXCHANGE names a shared folder.
+lab: export AEKERAS_EXCHANGE ?= $(CURDIR)/nbgrader_exchange
 lab: setup data
+	@mkdir -p "$$AEKERAS_EXCHANGE" && echo "nbgrader exchange: $$AEKERAS_EXCHANGE"
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/course $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup data

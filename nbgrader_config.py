@@ -2,9 +2,24 @@
 
 JupyterLab, formgrader and the Validate button read this file from the server's working
 directory, so the course is served from the repository root (``make lab``).
+
+The exchange (where released assignments, submissions and feedback pass between instructor
+and students) is ``$AEKERAS_EXCHANGE`` when set (a shared folder, e.g. on a JupyterHub),
+else ``nbgrader_exchange/`` in this checkout (ignored by git). A student's fetched
+assignments land in the server's root folder, ``<assignment>/`` (also ignored by git).
 """
 
+import os
+
 c = get_config()  # noqa: F821 - provided by nbgrader
+
+_here = os.path.dirname(os.path.abspath(__file__))
+exchange = os.environ.get("AEKERAS_EXCHANGE") or os.path.join(_here, "nbgrader_exchange")
+try:  # JupyterLab's panels report a missing exchange instead of creating it
+    os.makedirs(exchange, exist_ok=True)
+except OSError:
+    pass  # read-only here (e.g. inside the grading sandbox); nbgrader says so if it matters
+c.Exchange.root = exchange
 
 c.CourseDirectory.course_id = "aekeras"
 c.CourseDirectory.source_directory = "solutions"

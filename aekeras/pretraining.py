@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from .layers import MaskingNoise
+from .progress import EpochProgress
 
 __all__ = ["greedy_layerwise"]
 
@@ -65,7 +66,7 @@ def greedy_layerwise(
             (`aekeras.layers.MaskingNoise`, the masking noise of a stacked denoising
             autoencoder); 0 for none. Applied after the Gaussian noise when both are set.
         optimizer: optimizer identifier; a fresh one is made for every layer.
-        verbose: passed to `fit` (2: one line per epoch and layer).
+        verbose: truthy: one live progress line per layer (`aekeras.progress.EpochProgress`).
         name: prefix of the layers' names (`{name}_dense_{k}`).
         return_histories: also return each layer's `keras.callbacks.History` (its
             reconstruction loss per epoch).
@@ -106,10 +107,12 @@ def greedy_layerwise(
         h = MaskingNoise(masking)(h) if masking > 0 else h
         shallow = keras.Model(inputs, reconstruction(layer(h)), name=f"{name}_autoencoder_{k}")
         shallow.compile(optimizer=_fresh_optimizer(optimizer), loss="mse")
-        if verbose:
-            print(f"layer {k + 1} of {len(units)}: {input_dim} → {width}")
+        label = f"layer {k + 1} of {len(units)}: {input_dim} → {width}"
+        progress = [EpochProgress(label)] if verbose else []
         histories.append(
-            shallow.fit(codes, codes, epochs=epochs, batch_size=batch_size, verbose=verbose)
+            shallow.fit(
+                codes, codes, epochs=epochs, batch_size=batch_size, callbacks=progress, verbose=0
+            )
         )
 
         layer.activity_regularizer = None

@@ -23,7 +23,7 @@ def _path():
 
 
 def record(key, value, note="", lecture=None, source=None, profile=None):
-    """Stores one headline number and returns it (so a cell can show it too).
+    """Stores one headline number; returns None, so a cell that ends with it shows no stray value.
 
     Args:
         key: a short name, e.g. ``"pca30_test_sse"``.
@@ -52,7 +52,6 @@ def record(key, value, note="", lecture=None, source=None, profile=None):
     os.makedirs(results_dir(), exist_ok=True)
     with open(_path(), "a") as f:
         f.write(json.dumps(entry) + "\n")
-    return value
 
 
 def _slug(text):
@@ -71,7 +70,7 @@ def _cell(value, fmt):
 
 
 def table(rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values=True):
-    """Prints `rows` as an aligned table and records every number in it; returns the text.
+    """Prints `rows` as an aligned table and records every number in it; returns None.
 
     Args:
         rows: `{row name: {column name: value}}`, e.g.
@@ -118,7 +117,6 @@ def table(rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values
                 key = "_".join(part for part in (_slug(prefix), _slug(name), _slug(column)) if part)
                 described = f"{note}: {name}, {column}" if note else f"{name}, {column}"
                 record(key, value, note=described, lecture=lecture, source=source)
-    return text
 
 
 def load(path=None):

@@ -45,6 +45,9 @@ def fit_or_load(model, name, x, y=None, profile=None, **fit_kwargs):
     are not part of the key (re-running a cell must not retrain), so give a fine-tune from
     other starting weights (e.g. after pretraining) a name of its own.
 
+    Without a ``verbose`` argument, training shows one live progress line
+    (`aekeras.progress.EpochProgress`) instead of Keras's per-step bar.
+
     Returns:
         the training history as a dict (``History.history``), also when loaded.
     """
@@ -75,6 +78,11 @@ def fit_or_load(model, name, x, y=None, profile=None, **fit_kwargs):
             return history
         except Exception as err:  # noqa: BLE001 - a stale or broken cache file means: train again
             print(f"Could not load cached '{name}' ({err}); training again.")
+    if "verbose" not in fit_kwargs:
+        from aekeras.progress import EpochProgress
+
+        callbacks = [*(fit_kwargs.get("callbacks") or []), EpochProgress(name)]
+        fit_kwargs = {**fit_kwargs, "verbose": 0, "callbacks": callbacks}
     history = model.fit(x, y, **fit_kwargs).history
     history = {k: [float(v) for v in vals] for k, vals in history.items()}
     os.makedirs(folder, exist_ok=True)

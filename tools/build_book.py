@@ -19,6 +19,7 @@ import time
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -86,17 +87,29 @@ def main(argv=None):
     results_md = write_markdown(
         os.path.join(out, "results.md"), os.path.join(results_dir, "results.jsonl")
     )
+    # The results as a real table (nbconvert's Markdown renderer), scrolling rather than cut off.
+    results_html = markdown2html_mistune(results_md)
+    shots = sorted(glob.glob(os.path.join(out, "screenshots", "*.png")))
+    screenshots = "".join(
+        f"<li><a href='screenshots/{html.escape(os.path.basename(p))}'>"
+        f"{html.escape(os.path.basename(p)[:-4].replace('_', ' '))}</a></li>"
+        for p in shots
+    )
+    screenshots = (
+        f"<h2>The course in JupyterLab (browser tests)</h2><ol>{screenshots}</ol>" if shots else ""
+    )
     rows = "\n".join(
         f"<tr><td><a href='{html.escape(n)}.html'>{html.escape(t)}</a></td><td>{s:.0f} s</td>"
         f"<td>{'<b>failed</b>: ' + html.escape(e) if e else 'ok'}</td></tr>"
         for n, t, s, e in entries
     )
     index = f"""<!doctype html><html><head><meta charset="utf-8"><title>aekeras course</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em 1em;text-align:left}}</style>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em 1em;text-align:left}}
+.results{{overflow-x:auto}}.results table{{border-collapse:collapse}}.results td,.results th{{border-bottom:1px solid #ddd}}</style>
 </head><body><h1>Autoencoders in Keras 3: the course</h1>
 <p>Executed with profile <code>{html.escape(get_profile(profile).name)}</code>.</p>
 <table><tr><th>lecture</th><th>run time</th><th>status</th></tr>
-{rows}</table><h2>Results</h2><pre>{html.escape(results_md)}</pre></body></html>"""
+{rows}</table><h2>Results</h2><div class="results">{results_html}</div>{screenshots}</body></html>"""
     with open(os.path.join(out, "index.html"), "w") as f:
         f.write(index)
     with open(os.path.join(out, "timings.json"), "w") as f:
