@@ -86,6 +86,10 @@ MISTAKES = {
         "return ops.sum(per_patch * mask) / ops.sum(mask)",
         "return ops.mean(per_patch)",
     ),
+    "11_sequence_autoencoder": (  # teacher forcing off by one step: reads the target it must output next
+        "return ops.concatenate([start, targets[:, :-1]], axis=1)",
+        "return ops.concatenate([start, targets[:, 1:]], axis=1)",
+    ),
 }
 
 NBGRADER_KEYS = {"grade", "grade_id", "locked", "schema_version", "solution", "task"}

@@ -4,6 +4,12 @@ from aekeras.models.autoencoder import Autoencoder, dense_autoencoder
 from aekeras.models.contractive import ContractiveAutoencoder, contractive_penalty
 from aekeras.models.mae import MaskedAutoencoder
 from aekeras.models.rbm import RBM, cd1_update
+from aekeras.models.sequence import (
+    SequenceAutoencoder,
+    reverse_time,
+    sequence_targets,
+    teacher_forcing_inputs,
+)
 from aekeras.models.vae import VAE, conv_vae, dense_vae, gaussian_kl_divergence
 
 __all__ = [
@@ -12,10 +18,14 @@ __all__ = [
     "Autoencoder",
     "ContractiveAutoencoder",
     "MaskedAutoencoder",
+    "SequenceAutoencoder",
     "cd1_update",
     "contractive_penalty",
     "conv_vae",
     "dense_vae",
     "gaussian_kl_divergence",
     "dense_autoencoder",
+    "reverse_time",
+    "sequence_targets",
+    "teacher_forcing_inputs",
 ]
