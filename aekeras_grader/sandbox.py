@@ -219,6 +219,8 @@ class Sandbox:
     def bwrap_args(self):
         # the grader's PID means nothing inside: ipykernel would take it for a dead parent
         args = [self.bwrap, *_namespace_args(), "--unsetenv", "JPY_PARENT_PID"]
+        # the private /tmp first: a checkout, environment or cache under /tmp is mounted on it
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for path in readonly_paths(self.data_dirs):
             args += ["--ro-bind", path, path]
         # the packages the kernel imports, wherever this grader found them (an editable
@@ -226,7 +228,6 @@ class Sandbox:
         for name in PACKAGES:
             for path in _package_dirs(name):
                 args += ["--ro-bind", path, os.path.join(PACKAGE_ROOT, name)]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         args += ["--dir", "/tmp/home", "--bind", self.io_dir, self.io_dir]
         args += ["--bind", self.workdir, self.workdir, "--chdir", self.workdir]
         return args
