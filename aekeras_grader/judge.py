@@ -40,6 +40,7 @@ import io
 import itertools
 import json
 import os
+import stat
 import sys
 import time
 import traceback
@@ -241,9 +242,7 @@ class KernelLink:
         if target is not None:
             request["target"] = self.encode(target)
         request["mirrors"] = sorted(self.sent)
-        path = os.path.join(self.io_dir, f"req-{n}.json")
-        with open(path, "w") as f:
-            json.dump(request, f)
+        self._write(os.path.join(self.io_dir, f"req-{n}.json"), json.dumps(request))
         try:
             self._run(f"__aekeras_bridge__.serve({n})")
             reply = self._read(os.path.join(self.io_dir, f"rep-{n}.json"))
@@ -338,15 +337,32 @@ class KernelLink:
                     self.client.get_shell_msg(timeout=0.5)
                     return
 
+    # The kernel can write in its socket folder: a name there may be a symlink it planted to a
+    # file of the grader's. So the judge never follows one, creates its requests anew, and
+    # reads only regular files with a single link.
+
+    def _write(self, path, text):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)  # removes a planted symlink itself, not its target
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            raise wire.WireError(f"the kernel's folder was tampered with ({err})") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+
     def _read(self, path):
         try:
-            size = os.path.getsize(path)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             raise wire.WireError("the kernel did not answer (its bridge was removed?)") from None
-        if size > wire.MAX_BYTES:
-            raise wire.WireError(f"the kernel's reply is too large ({size} bytes)")
-        with open(path, "rb") as f:
-            return wire.decode_data(f.read())
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                raise wire.WireError("the kernel's reply is not a plain file")
+            if info.st_size > wire.MAX_BYTES:
+                raise wire.WireError(f"the kernel's reply is too large ({info.st_size} bytes)")
+            return wire.decode_data(f.read(wire.MAX_BYTES + 1))
 
 
 # --- running cells ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 MAX_DEPTH = 64
-MAX_BYTES = 512 * 1024**2  # a reply larger than this is refused
+MAX_BYTES = 64 * 1024**2  # a reply larger than this is refused (a test's arrays are MBs)
 ARRAY_KINDS = "biufcSUM?"  # bool, ints, floats, complex, bytes, str, datetime; never object
 
 

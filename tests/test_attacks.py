@@ -227,6 +227,19 @@ for _folder in [os.environ.get("KERAS_HOME", ""), os.path.dirname(os.__file__)]:
     except OSError as _err:
         print("refused:", _folder, type(_err).__name__)
 """,
+        # symlinks in the folder the kernel shares with the judge, to the grader's files:
+        # a judge that followed them would overwrite the course, or read it as a reply
+        "plants_symlinks": f"""\
+import os
+_io = os.environ.get("AEKERAS_BRIDGE_DIR") or __aekeras_bridge__.IO_DIR
+for _n in range(1, 400):
+    for _name, _target in ((f"req-{{_n}}.json", "{root}/secret.txt"), (f"rep-{{_n}}.json", "{root}/gradebook.db")):
+        try:
+            os.symlink(_target, os.path.join(_io, _name))
+        except OSError as _err:
+            pass
+print("planted in", _io)
+""",
         "kills_parent": """\
 import os, signal
 for _pid in (os.getppid(), 1):
@@ -432,7 +445,7 @@ def test_intrusions_cost_no_one_a_grade(intruded):
         s: (r.status, r.reason) for s, r in results.items() if not r.recorded
     }
     # nothing it may do stops a correct answer from counting, unless it kills its own kernel
-    for student in ("reads_private_files", "writes_outside", "kills_parent"):
+    for student in ("reads_private_files", "writes_outside", "kills_parent", "plants_symlinks"):
         assert scores[student] == 10.0, (student, results[student].status, results[student].reason)
 
 
