@@ -126,7 +126,7 @@ def bench_assignment(assignment, tmp, judged=True):
     return {s: (r.score, r.max_score, r.seconds) for s, r in results.items()}
 
 
-def assignments_table():
+def assignments_table(only=()):
     profile = os.environ.get("AEKERAS_PROFILE", "auto")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     print(f"profile {profile}, backend {backend}, cpus {os.cpu_count()}, one worker")
@@ -142,7 +142,7 @@ def assignments_table():
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     from release_exercises import assignment_ids
 
-    ids = assignment_ids(ROOT)
+    ids = [a for a in assignment_ids(ROOT) if not only or a in only]
     totals = {False: 0.0, True: 0.0}
     same = True
     with tempfile.TemporaryDirectory(prefix="aekeras-bench-") as tmp:
@@ -177,11 +177,14 @@ def main(argv=None):
         "--runs", nargs="+", default=["30:1", "30:2", "100:2"], help="SIZE:JOBS pairs"
     )
     parser.add_argument(
-        "--assignments", action="store_true", help="time the ten real assignments instead"
+        "--assignments",
+        nargs="*",
+        default=None,
+        help="time the real assignments instead (all, or the ones named)",
     )
     args = parser.parse_args(argv)
-    if args.assignments:
-        assignments_table()
+    if args.assignments is not None:
+        assignments_table(args.assignments)
         return 0
     config = os.path.join(os.path.dirname(os.path.dirname(__file__)), "nbgrader_config.py")
     print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()}")
