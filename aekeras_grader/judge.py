@@ -15,7 +15,9 @@ What a test may do with the student's objects:
 
 * call them, read and set attributes, index, iterate, take ``len``, ``np.asarray`` /
   ``ops.convert_to_numpy``, ``float``/``int``; identity holds (the same kernel object is the
-  same proxy), and ``isinstance(proxy, keras.layers.Dense)`` holds for Keras's own classes;
+  same proxy), and ``isinstance(proxy, keras.layers.Dense)`` and ``proxy.__class__`` hold
+  for Keras's own classes (``type(proxy)`` is ``Remote``: tests name a class through
+  ``x.__class__.__name__``);
 * pass them back to the student's functions, with arrays, numbers, strings and containers;
 * pass a Keras layer built in the test (``layers.Dense(16)``): it is mirrored into the
   kernel by its config and weights, and its state (weights, ``trainable``) comes back after
