@@ -294,39 +294,14 @@ def _course(base, assignments):
     return root
 
 
-def _insert_after_setup(nb, source):
+def _insert_after(nb, grade_id, source):
+    """A copy of ``nb`` with a cell of the student's own after the cell ``grade_id``."""
     nb = json.loads(json.dumps(nb))
     index = next(
-        i for i, c in enumerate(nb["cells"]) if nh.nbgrader_meta(c).get("grade_id") == "setup"
+        i for i, c in enumerate(nb["cells"]) if nh.nbgrader_meta(c).get("grade_id") == grade_id
     )
-    nb["cells"].insert(
-        index + 1,
-        {
-            "cell_type": "code",
-            "metadata": {},
-            "source": source,
-            "outputs": [],
-            "execution_count": None,
-        },
-    )
-    return nb
-
-
-def _append(nb, source, after):
-    nb = json.loads(json.dumps(nb))
-    index = next(
-        i for i, c in enumerate(nb["cells"]) if nh.nbgrader_meta(c).get("grade_id") == after
-    )
-    nb["cells"].insert(
-        index + 1,
-        {
-            "cell_type": "code",
-            "metadata": {},
-            "source": source,
-            "outputs": [],
-            "execution_count": None,
-        },
-    )
+    cell = {"cell_type": "code", "metadata": {}, "source": source, "outputs": []}
+    nb["cells"].insert(index + 1, {**cell, "execution_count": None})
     return nb
 
 
@@ -376,9 +351,9 @@ def tampering(tmp_path_factory):
         _submit(root, "solution", assignment, nh.read_notebook(nh.solution_path(assignment)))
         tricks = dict(TAMPERING) if assignment == "01_pca" else {"every_trick": COMBINED}
         for name, source in tricks.items():
-            _submit(root, name, assignment, _insert_after_setup(wrong, source))
+            _submit(root, name, assignment, _insert_after(wrong, "setup", source))
         if assignment == "01_pca":
-            _submit(root, "eq_always_true", assignment, _append(wrong, EQ_ALWAYS, "choose_k"))
+            _submit(root, "eq_always_true", assignment, _insert_after(wrong, "choose_k", EQ_ALWAYS))
             tricks["eq_always_true"] = EQ_ALWAYS
         expected[assignment] = sorted(tricks)
     results, scores = {}, {}
@@ -415,7 +390,7 @@ def intruded(tmp_path_factory):
     _submit(root, "wrong", "01_pca", _wrong("01_pca"))
     attacks = intrusions(root)
     for name, source in attacks.items():
-        _submit(root, name, "01_pca", _append(solution, source, "center"))
+        _submit(root, name, "01_pca", _insert_after(solution, "center", source))
     # the course as it is before grading (grading writes only these, per student)
     grading.grade(
         "01_pca",
