@@ -22,7 +22,7 @@ def _path():
     return os.path.join(results_dir(), "results.jsonl")
 
 
-def record(key, value, note="", lecture=None, source=None, profile=None):
+def record(key, value, note="", lecture=None, source=None, profile=None, paper=None):
     """Stores one headline number; returns None, so a cell that ends with it shows no stray value.
 
     Args:
@@ -32,6 +32,9 @@ def record(key, value, note="", lecture=None, source=None, profile=None):
         lecture: the notebook, e.g. ``"02"``; defaults to ``$AEKERAS_LECTURE`` if set.
         source: the dataset source (``data.source``).
         profile: the run budget; default: the current profile's name.
+        paper: the published number this one stands beside, as `(value, citation)`, e.g.
+            `(3.00, "Hinton & Salakhutdinov 2006, Fig. 2")`; `make book` shows it, its source
+            and the ratio ours / paper's.
     """
     import keras
 
@@ -49,9 +52,28 @@ def record(key, value, note="", lecture=None, source=None, profile=None):
         "backend": keras.backend.backend(),
         "time": datetime.datetime.now().isoformat(timespec="seconds"),
     }
+    if paper is not None:
+        paper_value, citation = _check_paper(paper, key)
+        entry["paper"] = paper_value
+        entry["paper_source"] = citation
     os.makedirs(results_dir(), exist_ok=True)
     with open(_path(), "a") as f:
         f.write(json.dumps(entry) + "\n")
+
+
+def _check_paper(paper, key):
+    try:
+        paper_value, citation = paper
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`paper` for {key!r} must be a pair (value, citation), e.g. "
+            f'(3.00, "Hinton & Salakhutdinov 2006, Fig. 2"); got {paper!r}.'
+        ) from None
+    if hasattr(paper_value, "item"):
+        paper_value = paper_value.item()
+    if not citation or not isinstance(citation, str):
+        raise ValueError(f"`paper` for {key!r} needs a citation string; got {citation!r}.")
+    return paper_value, citation
 
 
 def _slug(text):
@@ -69,7 +91,9 @@ def _cell(value, fmt):
     return format(value, fmt) if isinstance(value, float) else str(value)
 
 
-def table(rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values=True):
+def table(
+    rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values=True, papers=None
+):
     """Prints `rows` as an aligned table and records every number in it; returns None.
 
     Args:
@@ -83,6 +107,8 @@ def table(rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values
         note: what the numbers are, in words (each record's note is `"{note}: {row}, {column}"`).
         fmt: format of floats (`format(value, fmt)`).
         record_values: `False` prints without recording.
+        papers: the published numbers beside ours, `{row: {column: (value, citation)}}`; each is
+            stored with the record of the same cell (see :func:`record`).
 
     Example:
 
@@ -93,6 +119,13 @@ def table(rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values
     """
     if not rows:
         raise ValueError("`rows` is empty: nothing to show.")
+    papers = papers or {}
+    for name, cols in papers.items():
+        for column in cols:
+            if name not in rows or column not in rows[name]:
+                raise ValueError(
+                    f"`papers` names the cell ({name!r}, {column!r}), which is not in `rows`."
+                )
     columns = []
     for values in rows.values():
         columns += [c for c in values if c not in columns]
@@ -116,7 +149,10 @@ def table(rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values
                     continue
                 key = "_".join(part for part in (_slug(prefix), _slug(name), _slug(column)) if part)
                 described = f"{note}: {name}, {column}" if note else f"{name}, {column}"
-                record(key, value, note=described, lecture=lecture, source=source)
+                paper = papers.get(name, {}).get(column)
+                record(
+                    key, value, note=described, lecture=lecture, source=source, paper=paper
+                )
 
 
 def load(path=None):
@@ -140,19 +176,29 @@ def _fmt(value):
 
 
 def write_markdown(out_path, path=None):
-    """Writes the records as a Markdown table; returns the text."""
+    """Writes the records as a Markdown table; returns the text.
+
+    Where a record carries a published number, the table gives it, its citation and the ratio
+    ours / paper's.
+    """
     rows = load(path)
     lines = [
         "# Results",
         "",
-        "| lecture | key | value | note | profile | backend | data |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| lecture | key | value | paper | ratio | note | profile | backend | data |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for e in rows:
+        paper = e.get("paper")
+        ratio = ""
+        if isinstance(paper, int | float) and isinstance(e["value"], int | float) and paper:
+            ratio = f"{e['value'] / paper:.3g}"
         cells = [
             e["lecture"],
             e["key"],
             _fmt(e["value"]),
+            f"{_fmt(paper)} ({e.get('paper_source', '')})" if paper is not None else "",
+            ratio,
             e["note"],
             e["profile"],
             e["backend"],

@@ -60,7 +60,21 @@ def test_record_and_markdown_table(tmp_path, monkeypatch):
     rows = results.load()
     assert len(rows) == 1 and rows[0]["value"] == 2.5  # the latest run wins
     text = results.write_markdown(tmp_path / "results.md")
-    assert "| 02 | err | 2.5 | second | smoke |" in text
+    assert "| 02 | err | 2.5 |  |  | second | smoke |" in text
+
+
+def test_paper_numbers_stand_beside_ours_with_their_ratio(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
+    rows = {"AE-30": {"test SSE": 4.5}, "PCA-30": {"test SSE": 13.87}}
+    papers = {"AE-30": {"test SSE": (3.00, "H&S 2006, Fig. 2")}}
+    results.table(rows, lecture="02", source="mnist", prefix="mnist", papers=papers)
+    text = results.write_markdown(tmp_path / "results.md")
+    assert "| 02 | mnist_ae_30_test_sse | 4.5 | 3 (H&S 2006, Fig. 2) | 1.5 |" in text
+    assert "| 02 | mnist_pca_30_test_sse | 13.87 |  |  |" in text
+    with pytest.raises(ValueError, match="not in `rows`"):
+        results.table(rows, lecture="02", source="m", papers={"AE-10": {"test SSE": (3, "x")}})
+    with pytest.raises(ValueError, match="pair"):
+        results.record("k", 1.0, lecture="02", paper=3.0)
 
 
 def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch, capsys):
