@@ -38,7 +38,7 @@ $(BIN)/python:
 
 # Re-install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[course,grader,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[tensorflow,course,grader,dev]"
 	@touch $@
 
 setup: $(VENV)/.installed

@@ -17,36 +17,87 @@ def _requirement_key(req):
     return name.strip().lower().replace("_", "-"), req.replace(" ", "")
 
 
-def _pyproject_requirements():
+# Each conda file mirrors one selection of pyproject's extras: the CPU default that `make setup`
+# installs, and a GPU variant. Backends are extras, never a requirement of the package itself.
+ENVIRONMENTS = {
+    "environment.yml": ("tensorflow", "course", "grader", "dev"),
+    "environment-gpu.yml": ("jax-cuda", "course", "grader", "dev"),
+}
+BACKEND_EXTRAS = {"tensorflow", "tensorflow-cuda", "jax", "jax-cuda", "torch"}
+
+
+def _project():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
-        project = tomllib.load(f)["project"]
+        return tomllib.load(f)["project"]
+
+
+def _pyproject_requirements(extras):
+    project = _project()
     reqs = list(project["dependencies"])
-    for extra in project["optional-dependencies"].values():
-        reqs += extra
+    for extra in extras:
+        reqs += project["optional-dependencies"][extra]
     return dict(_requirement_key(r) for r in reqs)
 
 
-def _environment_requirements():
-    with open(os.path.join(ROOT, "environment.yml")) as f:
-        env = yaml.safe_load(f)
+def _environment(name):
+    with open(os.path.join(ROOT, name)) as f:
+        return yaml.safe_load(f)
+
+
+def _environment_requirements(name):
+    env = _environment(name)
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     return dict(_requirement_key(r) for r in pip if not r.startswith("-e"))
 
 
-def test_environment_yml_mirrors_pyproject():
-    ours, theirs = _pyproject_requirements(), _environment_requirements()
+@pytest.mark.parametrize("name", sorted(ENVIRONMENTS))
+def test_environment_yml_mirrors_pyproject(name):
+    ours, theirs = _pyproject_requirements(ENVIRONMENTS[name]), _environment_requirements(name)
     assert ours == theirs, (
-        "environment.yml and pyproject.toml disagree: "
+        f"{name} and pyproject.toml's {ENVIRONMENTS[name]} disagree: "
         f"only in pyproject: {sorted(set(ours.items()) - set(theirs.items()))}; "
-        f"only in environment.yml: {sorted(set(theirs.items()) - set(ours.items()))}"
+        f"only in {name}: {sorted(set(theirs.items()) - set(ours.items()))}"
     )
+
+
+def test_backends_are_extras_only():
+    project = _project()
+    names = {_requirement_key(r)[0] for r in project["dependencies"]}
+    assert "keras" in names
+    assert not names & {"tensorflow", "tensorflow-cpu", "jax", "jaxlib", "torch"}, names
+    extras = project["optional-dependencies"]
+    assert BACKEND_EXTRAS <= set(extras), sorted(extras)
+    # the non-backend extras pull in no backend either
+    for extra, reqs in extras.items():
+        if extra not in BACKEND_EXTRAS:
+            found = {_requirement_key(r)[0] for r in reqs} & {
+                "tensorflow",
+                "tensorflow-cpu",
+                "jax",
+                "torch",
+            }
+            assert not found, (extra, found)
+    # every extra but the other backends is in both conda files
+    for name, selection in ENVIRONMENTS.items():
+        assert set(extras) - BACKEND_EXTRAS <= set(selection), (name, selection)
+        assert len(set(selection) & BACKEND_EXTRAS) == 1, (name, selection)
+
+
+def test_make_setup_installs_the_cpu_default():
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        makefile = f.read()
+    extras = ",".join(ENVIRONMENTS["environment.yml"])
+    assert f'pip install --quiet -e ".[{extras}]"' in makefile
+
+
+def test_gpu_environment_chooses_its_backend():
+    assert _environment("environment-gpu.yml")["variables"]["KERAS_BACKEND"] == "jax"
 
 
 def test_environment_yml_python_is_supported():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         requires = tomllib.load(f)["project"]["requires-python"]
-    with open(os.path.join(ROOT, "environment.yml")) as f:
-        env = yaml.safe_load(f)
+    env = _environment("environment.yml")
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     minimum = tuple(int(p) for p in requires.lstrip(">=").split("."))
     assert tuple(int(p) for p in python.split("=")[1].split(".")) >= minimum
