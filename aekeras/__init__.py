@@ -13,6 +13,7 @@ _SUBMODULES = (
     "datasets",
     "layers",
     "models",
+    "numerics",
     "plotting",
     "pretraining",
     "profiles",
