@@ -652,8 +652,8 @@ def load_mnist_variant(
         class_names, source = RECT_CLASSES, f"rectangles (Larochelle et al. 2007 task, seed {seed})"
     else:
         images = images if images is not None else load_mnist()
-        x_tr, y_tr = images.x_train[..., 0], images.y_train
-        x_te, y_te = images.x_test[..., 0], images.y_test
+        x_tr, y_tr = images.x_train.reshape(-1, 28, 28), images.y_train
+        x_te, y_te = images.x_test.reshape(-1, 28, 28), images.y_test
         order = _stream(seed, 3, 0).permutation(len(x_tr))
         test_order = _stream(seed, 4, 0).permutation(len(x_te))
         extra = max(0, n_test - len(x_te))
