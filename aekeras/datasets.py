@@ -621,10 +621,11 @@ def load_mnist_variant(
     * ``rect``: tall vs wide rectangle outlines (:func:`rectangles`), labels 0/1.
 
     Sizes default to the papers': 10,000 train / 2,000 valid / 50,000 test (rect: 1,000 /
-    200 / 50,000). Larochelle et al. drew their 62,000 digits from MNIST as a whole; we keep
-    MNIST's own split apart: train and valid digits come from MNIST's training set (a seeded
-    permutation), test digits first from MNIST's test set (all 10,000, shuffled), then from
-    training digits not used for train or valid, so no test digit is a training digit. Each
+    200 / 50,000), 62,000 digits of MNIST's 70,000 (we do not reproduce which ones Larochelle
+    et al. took). We keep MNIST's own split apart: train and valid digits come from MNIST's
+    training set (a seeded permutation), test digits first from MNIST's test set (all 10,000,
+    shuffled), then from training digits not used for train or valid, so no test digit is a
+    training digit. Each
     split and each factor (angle, background) has its own seeded stream, so the same seed
     gives the same data, and a smaller ``n_*`` gives a prefix of the full split.
 
