@@ -29,6 +29,8 @@ class Profile:
         epoch_fraction: share of the full experiment's epochs to run.
         max_epochs: cap on epochs (``None``: no cap).
         batch_size: mini-batch size for ``fit``.
+        max_datasets: cap on how many datasets a comparison across datasets runs (``None``:
+            all), e.g. lecture 06's table over the MNIST variants.
     """
 
     name: str
@@ -37,6 +39,7 @@ class Profile:
     epoch_fraction: float
     max_epochs: int | None
     batch_size: int
+    max_datasets: int | None = None
 
     def n_train(self, full: int) -> int:
         """Number of training examples to use out of ``full``."""
@@ -51,6 +54,11 @@ class Profile:
         n = max(1, round(full * self.epoch_fraction))
         return n if self.max_epochs is None else min(n, self.max_epochs)
 
+    def datasets(self, names):
+        """The first ``max_datasets`` of ``names`` (all of them when uncapped), as a tuple."""
+        names = tuple(names)
+        return names if self.max_datasets is None else names[: self.max_datasets]
+
     @property
     def is_full(self) -> bool:
         """True when this profile runs the full experiment (numbers comparable with papers)."""
@@ -59,7 +67,13 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile(
-        "smoke", max_train=2_000, max_test=500, epoch_fraction=0.0, max_epochs=1, batch_size=128
+        "smoke",
+        max_train=2_000,
+        max_test=500,
+        epoch_fraction=0.0,
+        max_epochs=1,
+        batch_size=128,
+        max_datasets=1,
     ),
     "cpu": Profile(
         "cpu", max_train=20_000, max_test=10_000, epoch_fraction=0.2, max_epochs=10, batch_size=128

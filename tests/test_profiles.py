@@ -31,3 +31,10 @@ def test_sizes_and_epochs_scale():
     assert smoke.epochs(50) == 1
     assert 1 <= cpu.epochs(50) <= 10 < gpu.epochs(50) == 50
     assert gpu.is_full and not cpu.is_full and not smoke.is_full
+
+
+def test_datasets_cap():
+    smoke, cpu, gpu = (profiles.PROFILES[n] for n in ("smoke", "cpu", "gpu"))
+    names = ["basic", "rot", "bg-rand", "rect"]
+    assert smoke.datasets(names) == ("basic",)
+    assert cpu.datasets(names) == gpu.datasets(names) == tuple(names)
