@@ -224,7 +224,7 @@ def write_markdown(out_path, path=None):
             e["backend"],
             e["source"],
         ]
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     with open(out_path, "w") as f:

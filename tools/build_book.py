@@ -117,6 +117,8 @@ def main(argv=None):
             failed.append(name)
         body, _ = exporter.from_notebook_node(nb)
         body = body.replace("<!-- Load mathjax -->", "<!-- Load mathjax -->" + MATHJAX_FONTS, 1)
+        # require.js serves widgets, which no lecture keeps; nbconvert would load it from a CDN.
+        body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "", 1)
         with open(os.path.join(out, name + ".html"), "w") as f:
             f.write(body)
         entries.append((name, title_of(nb, name), seconds, error))
