@@ -390,10 +390,17 @@ BOOK_LECTURE = "01_pca"
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
     """`tools/build_book.py --only 01` into a scratch folder (the checkout's build/ is kept)."""
+    missing = None
     if CHROMIUM is None:
         missing = "no system Chromium (Debian: apt-get install chromium)"
+    else:
+        try:
+            import jupyter_server_mathjax  # noqa: F401 - the book's MathJax
+            import playwright.sync_api  # noqa: F401
+        except ImportError as err:
+            missing = f"{err.name} is missing (pip install -e '.[dev]')"
+    if missing:
         pytest.fail(missing) if os.environ.get("AEKERAS_REQUIRE_BROWSER") else pytest.skip(missing)
-    pytest.importorskip("jupyter_server_mathjax", reason="pip install -e '.[dev]'")
     out = tmp_path_factory.mktemp("book")
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
