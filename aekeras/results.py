@@ -108,7 +108,8 @@ def table(
         fmt: format of floats (`format(value, fmt)`).
         record_values: `False` prints without recording.
         papers: the published numbers beside ours, `{row: {column: (value, citation)}}`; each is
-            stored with the record of the same cell (see :func:`record`).
+            printed in a `paper` column with the ratio ours / paper's and its citation under the
+            table, and stored with the record of the same cell (see :func:`record`).
 
     Example:
 
@@ -119,7 +120,10 @@ def table(
     """
     if not rows:
         raise ValueError("`rows` is empty: nothing to show.")
-    papers = papers or {}
+    papers = {
+        name: {column: _check_paper(paper, f"{name}, {column}") for column, paper in cols.items()}
+        for name, cols in (papers or {}).items()
+    }
     for name, cols in papers.items():
         for column in cols:
             if name not in rows or column not in rows[name]:
@@ -129,18 +133,27 @@ def table(
     columns = []
     for values in rows.values():
         columns += [c for c in values if c not in columns]
-    cells = [
-        [str(name)] + [_cell(values.get(c), fmt) for c in columns] for name, values in rows.items()
-    ]
-    widths = [max(len(str(x)) for x in column) for column in zip(["", *columns], *cells)]
-    header = [""] + [str(c) for c in columns]
+    header, getters = [""], []
+    for c in columns:
+        header.append(str(c))
+        getters.append(lambda name, c=c: _cell(rows[name].get(c), fmt))
+        if any(c in cols for cols in papers.values()):  # the paper's number and ours / paper's
+            one = sum(any(k in cols for cols in papers.values()) for k in columns) == 1
+            header += ["paper", "ours/paper"] if one else [f"{c}: paper", f"{c}: ours/paper"]
+            getters += [
+                lambda name, c=c: _cell(papers.get(name, {}).get(c, (None,))[0], fmt),
+                lambda name, c=c: _ratio(rows[name].get(c), papers.get(name, {}).get(c)),
+            ]
+    cells = [[str(name)] + [get(name) for get in getters] for name in rows]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *cells)]
     lines = [
         "  ".join(
             (x.ljust(w) if i == 0 else x.rjust(w)) for i, (x, w) in enumerate(zip(line, widths))
         ).rstrip()
         for line in [header, *cells]
     ]
-    text = "\n".join(lines)
+    citations = dict.fromkeys(c for cols in papers.values() for _, c in cols.values())
+    text = "\n".join(lines + [f"paper: {c}" for c in citations])
     print(text)
     if record_values:
         for name, values in rows.items():
@@ -153,6 +166,13 @@ def table(
                 record(
                     key, value, note=described, lecture=lecture, source=source, paper=paper
                 )
+
+
+def _ratio(value, paper):
+    value = value.item() if hasattr(value, "item") else value
+    if paper is None or not isinstance(value, int | float) or not paper[0]:
+        return "—"
+    return f"{value / paper[0]:.2f}"
 
 
 def load(path=None):
@@ -204,7 +224,7 @@ def write_markdown(out_path, path=None):
             e["backend"],
             e["source"],
         ]
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     with open(out_path, "w") as f:

@@ -381,3 +381,111 @@ def test_student_fetches_feedback(browser, lab):
 def test_checkout_clean_afterwards(lab):
     status = _git(["status", "--porcelain"], lab["copy"], text=True).stdout
     assert status == "", f"the course left changes in the checkout:\n{status}"
+
+
+# The built book (`make book`), read offline: one quick lecture under the session's profile.
+BOOK_LECTURE = "01_pca"
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    """`tools/build_book.py --only 01` into a scratch folder (the checkout's build/ is kept)."""
+    missing = None
+    if CHROMIUM is None:
+        missing = "no system Chromium (Debian: apt-get install chromium)"
+    else:
+        try:
+            import jupyter_server_mathjax  # noqa: F401 - the book's MathJax
+            import playwright.sync_api  # noqa: F401
+        except ImportError as err:
+            missing = f"{err.name} is missing (pip install -e '.[dev]')"
+    if missing:
+        pytest.fail(missing) if os.environ.get("AEKERAS_REQUIRE_BROWSER") else pytest.skip(missing)
+    out = tmp_path_factory.mktemp("book")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    )
+    build = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "build_book.py"), "--only", "01",
+         "--timeout", "600", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def offline_page():
+    """A Chromium page that may load file:// URLs only: any other request fails the test."""
+    from playwright.sync_api import sync_playwright
+
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = chromium.new_context(viewport={"width": 1200, "height": 900})
+        requested = []
+
+        def only_files(route):
+            if route.request.url.startswith("file://"):
+                route.continue_()
+            else:
+                requested.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_files)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page, requested
+        chromium.close()
+
+
+TYPESET = """() => new Promise(done => {
+  if (!window.MathJax || !MathJax.Hub) return done(false);
+  MathJax.Hub.Queue(() => done(true));
+})"""
+
+
+def test_book_index_shows_a_results_table_offline(book, offline_page):
+    page, requested = offline_page
+    page.goto((book / "index.html").as_uri())
+    table = page.locator(".results table")
+    assert table.count() == 1, "the results are not an HTML table"
+    header = [h.strip() for h in table.locator("th").all_inner_texts()]
+    assert header[:5] == ["lecture", "key", "value", "paper", "ratio"], header
+    paper_cells = [
+        row.locator("td").all_inner_texts()
+        for row in table.locator("tbody tr").all()
+        if "Hinton & Salakhutdinov 2006" in row.inner_text()
+    ]
+    assert paper_cells, "lecture 01's PCA-30 error should stand beside the paper's 13.87"
+    lecture, key, value, paper, ratio = paper_cells[0][:5]
+    assert paper.startswith("13.87 (") and float(ratio) == pytest.approx(
+        float(value) / 13.87, rel=0.01
+    )
+    assert page.locator(f"a[href='{BOOK_LECTURE}.html']").count() == 1
+    # The table scrolls within its box instead of running off the page.
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=os.path.join(SCREENSHOTS, "15_book_index.png"), full_page=True)
+    assert not requested, requested
+
+
+def test_book_lecture_renders_formulas_offline_without_stderr(book, offline_page):
+    page, requested = offline_page
+    page.goto((book / f"{BOOK_LECTURE}.html").as_uri())
+    assert page.evaluate(TYPESET), "MathJax did not load from build/mathjax"
+    shown = page.evaluate("() => document.body.innerText")
+    assert "$$" not in shown, "unrendered display math"
+    assert "\\frac" not in shown and "\\mathbb" not in shown, "unrendered TeX"
+    typeset = page.locator(".MathJax, .MathJax_Display, .MathJax_SVG").count()
+    with open(os.path.join(ROOT, "course", f"{BOOK_LECTURE}.ipynb")) as f:
+        markdown = "".join(
+            "".join(c["source"]) for c in json.load(f)["cells"] if c["cell_type"] == "markdown"
+        )
+    assert typeset >= markdown.count("$$") // 2 > 0, (typeset, markdown.count("$$"))
+    assert page.locator(".MathJax_Error, merror").count() == 0
+    stderr = page.locator("[data-mime-type='application/vnd.jupyter.stderr']")
+    assert stderr.count() == 0, stderr.all_inner_texts()
+    assert page.locator(".jp-RenderedImage img").count() > 0, "the figures are missing"
+    page.locator(".MathJax_Display").first.scroll_into_view_if_needed()
+    page.screenshot(path=os.path.join(SCREENSHOTS, "16_book_lecture_01.png"))
+    assert not requested, requested

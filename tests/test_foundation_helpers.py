@@ -67,7 +67,12 @@ def test_paper_numbers_stand_beside_ours_with_their_ratio(tmp_path, monkeypatch,
     monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
     rows = {"AE-30": {"test SSE": 4.5}, "PCA-30": {"test SSE": 13.87}}
     papers = {"AE-30": {"test SSE": (3.00, "H&S 2006, Fig. 2")}}
-    results.table(rows, lecture="02", source="mnist", prefix="mnist", papers=papers)
+    results.table(rows, lecture="02", source="mnist", prefix="mnist", papers=papers, fmt=".2f")
+    printed = capsys.readouterr().out.splitlines()  # the paper's number and the ratio beside ours
+    assert printed[0].split() == ["test", "SSE", "paper", "ours/paper"]
+    assert printed[1].split() == ["AE-30", "4.50", "3.00", "1.50"]
+    assert printed[2].split() == ["PCA-30", "13.87", "—", "—"]
+    assert printed[3] == "paper: H&S 2006, Fig. 2"
     text = results.write_markdown(tmp_path / "results.md")
     assert "| 02 | mnist_ae_30_test_sse | 4.5 | 3 (H&S 2006, Fig. 2) | 1.5 |" in text
     assert "| 02 | mnist_pca_30_test_sse | 13.87 |  |  |" in text

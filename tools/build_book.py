@@ -4,15 +4,19 @@
 
 Writes ``build/<notebook>.html`` (figures embedded), ``build/index.html`` linking them with
 their run times, and ``build/results.md`` with the headline numbers the lectures recorded
-(:mod:`aekeras.results`). Runs under the profile in ``$AEKERAS_PROFILE``. Exits non-zero
-when a notebook fails, after building the rest.
+(:mod:`aekeras.results`), shown in the index as a table with the paper's number and the ratio
+beside ours. Formulas are typeset by the MathJax 2.7 that the ``jupyter-server-mathjax``
+package ships, copied into ``build/mathjax/``: the book reads offline. Runs under the profile
+in ``$AEKERAS_PROFILE``. Exits non-zero when a notebook fails, after building the rest.
 """
 
 import argparse
 import glob
 import html
+import importlib.resources
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -31,6 +35,35 @@ def title_of(nb, fallback):
                 if line.startswith("#"):
                     return line.lstrip("#").strip()
     return fallback
+
+
+# MathJax 2.7 from the environment (nbconvert's template is written for 2.7 and loads it from a
+# CDN by default). The package ships the HTML-CSS and SVG outputs but only the STIX web fonts,
+# hence the font setting; `Safe` keeps notebook Markdown from running scripts through TeX.
+MATHJAX_URL = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+MATHJAX_FONTS = (
+    '<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": '
+    '{availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}});</script>'
+)
+
+
+def copy_mathjax(out):
+    """Copies MathJax's static files into `out/mathjax` (once); returns that folder."""
+    target = os.path.join(out, "mathjax")
+    if not os.path.exists(os.path.join(target, "MathJax.js")):
+        static = importlib.resources.files("jupyter_server_mathjax") / "static"
+        shutil.copytree(static, target, dirs_exist_ok=True)
+    return target
+
+
+def stderr_outputs(nb):
+    """The number of stderr outputs in an executed notebook (a lecture should have none)."""
+    return sum(
+        1
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == "stderr"
+    )
 
 
 def main(argv=None):
@@ -60,7 +93,8 @@ def main(argv=None):
     if not notebooks:
         print("No lecture notebooks found in course/.", file=sys.stderr)
         return 1
-    exporter = HTMLExporter()
+    copy_mathjax(out)
+    exporter = HTMLExporter(mathjax_url=MATHJAX_URL)
     entries, failed = [], []
     for path in notebooks:
         name = os.path.splitext(os.path.basename(path))[0]
@@ -78,7 +112,13 @@ def main(argv=None):
             error = f"{type(err).__name__}: {str(err).splitlines()[-1] if str(err) else ''}"
             failed.append(name)
         seconds = time.perf_counter() - start
+        if not error and stderr_outputs(nb):
+            error = f"{stderr_outputs(nb)} output(s) on stderr"
+            failed.append(name)
         body, _ = exporter.from_notebook_node(nb)
+        body = body.replace("<!-- Load mathjax -->", "<!-- Load mathjax -->" + MATHJAX_FONTS, 1)
+        # require.js serves widgets, which no lecture keeps; nbconvert would load it from a CDN.
+        body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "", 1)
         with open(os.path.join(out, name + ".html"), "w") as f:
             f.write(body)
         entries.append((name, title_of(nb, name), seconds, error))
@@ -87,8 +127,9 @@ def main(argv=None):
     results_md = write_markdown(
         os.path.join(out, "results.md"), os.path.join(results_dir, "results.jsonl")
     )
-    # The results as a real table (nbconvert's Markdown renderer), scrolling rather than cut off.
-    results_html = markdown2html_mistune(results_md)
+    # The results as a real table (nbconvert's Markdown renderer, without results.md's own
+    # heading), scrolling rather than cut off.
+    results_html = markdown2html_mistune(results_md.partition("\n\n")[2])
     shots = sorted(glob.glob(os.path.join(out, "screenshots", "*.png")))
     screenshots = "".join(
         f"<li><a href='screenshots/{html.escape(os.path.basename(p))}'>"
@@ -105,11 +146,15 @@ def main(argv=None):
     )
     index = f"""<!doctype html><html><head><meta charset="utf-8"><title>aekeras course</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em 1em;text-align:left}}
-.results{{overflow-x:auto}}.results table{{border-collapse:collapse}}.results td,.results th{{border-bottom:1px solid #ddd}}</style>
+.results{{overflow-x:auto}}.results table{{border-collapse:collapse;font-size:90%}}.results td,.results th{{border-bottom:1px solid #ddd;vertical-align:top}}</style>
 </head><body><h1>Autoencoders in Keras 3: the course</h1>
 <p>Executed with profile <code>{html.escape(get_profile(profile).name)}</code>.</p>
 <table><tr><th>lecture</th><th>run time</th><th>status</th></tr>
-{rows}</table><h2>Results</h2><div class="results">{results_html}</div>{screenshots}</body></html>"""
+{rows}</table><h2>Results</h2>
+<p>The headline numbers the lectures recorded in this run. Where a lecture compares with a
+published number, <i>paper</i> gives it and its source, and <i>ratio</i> is ours / the paper's;
+a shortened profile or other data is not the paper's experiment (see <i>profile</i>, <i>data</i>).</p>
+<div class="results">{results_html}</div>{screenshots}</body></html>"""
     with open(os.path.join(out, "index.html"), "w") as f:
         f.write(index)
     with open(os.path.join(out, "timings.json"), "w") as f:
