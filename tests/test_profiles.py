@@ -31,3 +31,12 @@ def test_sizes_and_epochs_scale():
     assert smoke.epochs(50) == 1
     assert 1 <= cpu.epochs(50) <= 10 < gpu.epochs(50) == 50
     assert gpu.is_full and not cpu.is_full and not smoke.is_full
+
+
+def test_disentanglement_budgets_scale():
+    smoke, cpu, gpu = (
+        profiles.disentanglement_budget(profiles.PROFILES[n]) for n in ("smoke", "cpu", "gpu")
+    )
+    assert smoke.seeds == 1 and cpu.seeds == gpu.seeds == 3
+    assert smoke.n_images < cpu.n_images < gpu.n_images <= 3 * 6 * 40 * 32 * 32
+    assert smoke.epochs == 1 < cpu.epochs <= gpu.epochs and gpu.size == 64
