@@ -8,10 +8,11 @@ over several latents, or ignores it, has a gap near 0.
 
 Chen et al. estimate I(z_j; v_k) by sampling from q(z|x) over the whole dataset. Here the
 estimator is the discretised one of Locatello et al. 2019's ``disentanglement_lib``
-(``mig.py``): each latent's mean μ_j(x) is binned into ``n_bins`` equal-width bins over its
-range (20 by default), and I and H are the plug-in (empirical-frequency) mutual information
-and entropy of the resulting discrete variables, in nats, from scikit-learn's
-``mutual_info_score`` and SciPy's ``entropy``. The two estimators give different numbers;
+(``evaluation/metrics/mig.py`` with its ``histogram_discretizer``, 20 bins in its configs):
+each latent's mean μ_j(x) is binned into ``n_bins`` equal-width bins over its range, and I
+and H are the plug-in (empirical-frequency) mutual information and entropy of the resulting
+discrete variables, in nats, from scikit-learn's ``mutual_info_score`` and SciPy's
+``entropy``. The two estimators give different numbers;
 compare a MIG only with one computed the same way.
 """
 
