@@ -607,7 +607,8 @@ def dsprites_like(
 
     Args:
         n: how many images: a seeded random sample of factor combinations (without
-            replacement unless ``replace``); ``None``: the full factorial grid, in order.
+            replacement unless ``replace``); ``None``: the full factorial grid, in order
+            (12 GB of float32 at the default sizes: sample, or shrink the grid).
         size: image height and width in pixels (64 as in dSprites; 32 for small budgets).
         n_scales, n_orientations, n_positions: values per factor.
         seed: seed of NumPy's generator: the same seed gives the same images.
