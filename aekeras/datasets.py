@@ -690,3 +690,163 @@ def load_mnist_variant(
         x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
         class_names=tuple(class_names), source=source, x_valid=x_valid, y_valid=y_valid,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- dSprites-like shapes
+# dSprites-like shapes (Matthey et al. 2017)
+
+DSPRITES_FACTORS = ("shape", "scale", "orientation", "x", "y")
+DSPRITES_SHAPES = ("square", "ellipse", "heart")
+_SPRITE_RADIUS = 0.15  # shape radius at scale 1, as a fraction of the image side
+_SPRITE_CHUNK = 2048  # images rasterised at once (bounds the temporary arrays)
+
+
+@dataclasses.dataclass
+class FactorData:
+    """Images with the known factors that generated them (for disentanglement metrics).
+
+    ``x`` is ``(n, size, size, 1)`` float32 in {0, 1}; ``factors`` is ``(n, n_factors)`` int64,
+    each column the index of a factor's value; ``values`` holds the values themselves (shape
+    index, scale, orientation in radians, x and y in [0, 1]); ``factor_sizes[k]`` is how many
+    values factor ``k`` takes.
+    """
+
+    x: np.ndarray
+    factors: np.ndarray
+    values: np.ndarray
+    factor_names: tuple
+    factor_sizes: tuple
+    source: str
+
+
+def dsprites_factor_values(n_scales=6, n_orientations=40, n_positions=32):
+    """The value grid of each factor: ``{name: 1-D array}`` in :data:`DSPRITES_FACTORS` order.
+
+    shape: 0, 1, 2 (square, ellipse, heart); scale: ``n_scales`` values in [0.5, 1];
+    orientation: ``n_orientations`` angles in [0, 2π) (dSprites' 40 angles include both 0 and
+    2π; ours leave out the duplicate); x, y: ``n_positions`` values in [0, 1].
+    """
+    return {
+        "shape": np.arange(len(DSPRITES_SHAPES), dtype=float),
+        "scale": np.linspace(0.5, 1.0, n_scales),
+        "orientation": np.linspace(0.0, 2 * np.pi, n_orientations, endpoint=False),
+        "x": np.linspace(0.0, 1.0, n_positions),
+        "y": np.linspace(0.0, 1.0, n_positions),
+    }
+
+
+def _inside(shape, u, v):
+    """Whether points (u, v) of a shape's own frame (radius 1) lie inside it."""
+    if shape == 0:  # square of half-side 1/sqrt(2): its corners touch the unit circle
+        return np.maximum(np.abs(u), np.abs(v)) <= np.sqrt(0.5)
+    if shape == 1:  # ellipse with semi-axes 1 and 1/2
+        return u**2 + (2 * v) ** 2 <= 1.0
+    # heart: (a² + b² - 1)³ - a² b³ <= 0, point down; (a, b) = 1.25 (u, -v) + (0, 1/4)
+    # puts it inside the unit circle (its farthest points lie 1.25 from (0, 1/4))
+    a, b = 1.25 * u, 0.25 - 1.25 * v
+    return (a**2 + b**2 - 1) ** 3 - a**2 * b**3 <= 0
+
+
+def render_sprites(factors, size=64, n_scales=6, n_orientations=40, n_positions=32):
+    """Rasterises one binary sprite per row of ``factors`` (indices into the value grids).
+
+    A pixel is on when its centre falls inside the shape, scaled, rotated by the orientation
+    (counter-clockwise on the screen) and centred at (x, y): x runs left to right, y top to
+    bottom, over ``[m, size - m]`` pixels with a margin ``m`` of one radius plus one pixel
+    (every shape fits in the circle of its radius: 0.15 of the image side at scale 1).
+
+    Args:
+        factors: int array ``(n, 5)``: shape, scale, orientation, x and y indices.
+        size, n_scales, n_orientations, n_positions: as :func:`dsprites_like`.
+
+    Returns:
+        float32 ``(n, size, size, 1)`` in {0, 1}.
+    """
+    factors = np.asarray(factors, dtype=np.int64).reshape(-1, len(DSPRITES_FACTORS))
+    grids = dsprites_factor_values(n_scales, n_orientations, n_positions)
+    sizes = [len(g) for g in grids.values()]
+    if factors.size and ((factors < 0).any() or (factors >= np.array(sizes)).any()):
+        raise ValueError(f"Factor indices must lie in [0, {sizes}) per column.")
+    radius = _SPRITE_RADIUS * size
+    margin = radius + 1.0  # every shape lies in its circle: one pixel off the border
+    pixel = np.arange(size, dtype=np.float32) + 0.5
+    images = np.zeros((len(factors), size, size), np.float32)
+    for start in range(0, len(factors), _SPRITE_CHUNK):
+        f = factors[start : start + _SPRITE_CHUNK]
+        r = (radius * grids["scale"][f[:, 1]]).astype(np.float32)[:, None, None]
+        angle = grids["orientation"][f[:, 2]]
+        cos, sin = (np.float32(1) * t[:, None, None] for t in (np.cos(angle), np.sin(angle)))
+        cx = (margin + grids["x"][f[:, 3]] * (size - 2 * margin)).astype(np.float32)
+        cy = (margin + grids["y"][f[:, 4]] * (size - 2 * margin)).astype(np.float32)
+        dx = (pixel[None, None, :] - cx[:, None, None]) / r  # columns
+        dy = (cy[:, None, None] - pixel[None, :, None]) / r  # rows, pointing up
+        u, v = cos * dx + sin * dy, cos * dy - sin * dx  # rotate the frame by -angle
+        out = images[start : start + len(f)]
+        for shape in range(len(DSPRITES_SHAPES)):
+            rows = f[:, 0] == shape
+            if rows.any():
+                out[rows] = _inside(shape, u[rows], v[rows])
+    return images[..., None]
+
+
+def dsprites_like(
+    n=None, size=64, n_scales=6, n_orientations=40, n_positions=32, seed=0, replace=False
+):
+    """Binary images of shapes with five known factors, made as Matthey et al. (2017) made dSprites.
+
+    Shape (square, ellipse, heart) x scale (``n_scales`` values in [0.5, 1]) x orientation
+    (``n_orientations`` angles in [0, 2π)) x position x and y (``n_positions`` values each in
+    [0, 1]): every combination of factor values is one image, 3 x 6 x 40 x 32 x 32 = 737,280 of
+    them with the defaults, 64 x 64 pixels, as in dSprites (Matthey, Higgins, Hassabis &
+    Lerchner 2017, github.com/deepmind/dsprites-dataset; used by Higgins et al. 2017 for the
+    β-VAE and by Chen et al. 2018 for MIG). Ours are drawn procedurally with NumPy, so shapes'
+    outlines and sizes differ from DeepMind's files; the factor structure is the same.
+
+    Args:
+        n: how many images: a seeded random sample of factor combinations (without
+            replacement unless ``replace``); ``None``: the full factorial grid, in order
+            (12 GB of float32 at the default sizes: sample, or shrink the grid).
+        size: image height and width in pixels (64 as in dSprites; 32 for small budgets).
+        n_scales, n_orientations, n_positions: values per factor.
+        seed: seed of NumPy's generator: the same seed gives the same images.
+        replace: sample combinations with replacement (for ``n`` above the grid's size).
+
+    Returns:
+        :class:`FactorData`.
+
+    Example:
+
+    ```python
+    data = dsprites_like(10_000, size=32, seed=0)
+    data.x.shape, data.factors.shape     # (10000, 32, 32, 1), (10000, 5)
+    ```
+    """
+    grids = dsprites_factor_values(n_scales, n_orientations, n_positions)
+    sizes = tuple(len(g) for g in grids.values())
+    if min(sizes[1:]) < 1 or int(size) < 8:
+        raise ValueError(
+            f"Need at least one value per factor and size >= 8. Received: sizes={sizes}, "
+            f"size={size}"
+        )
+    total = int(np.prod(sizes))
+    if n is None:
+        flat = np.arange(total)
+    else:
+        if not (isinstance(n, (int, np.integer)) and n >= 1):
+            raise ValueError(f"`n` must be a positive integer or None. Received: n={n!r}")
+        if n > total and not replace:
+            raise ValueError(
+                f"`n`={n} exceeds the {total} factor combinations; pass replace=True or n=None."
+            )
+        flat = np.random.default_rng(seed).choice(total, size=n, replace=replace)
+    factors = np.stack(np.unravel_index(flat, sizes), axis=1).astype(np.int64)
+    values = np.stack([g[factors[:, k]] for k, g in enumerate(grids.values())], axis=1)
+    x = render_sprites(factors, size, n_scales, n_orientations, n_positions)
+    return FactorData(
+        x=x,
+        factors=factors,
+        values=values,
+        factor_names=DSPRITES_FACTORS,
+        factor_sizes=sizes,
+        source=f"dsprites-like (procedural, {size}x{size}, seed {seed})",
+    )

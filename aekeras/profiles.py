@@ -116,3 +116,35 @@ def get_profile(name: str | None = None) -> Profile:
             f"{PROFILE_ENV} must be one of {sorted(PROFILES)} or 'auto'. Received: {name!r}"
         )
     return PROFILES[name]
+
+
+# Lecture 09's β-VAE on dSprites-like shapes (aekeras.datasets.dsprites_like).
+@dataclasses.dataclass(frozen=True)
+class DisentanglementBudget:
+    """Sizes of lecture 09's disentanglement runs under one profile.
+
+    Args:
+        n_images: training images sampled from the factor grid (737,280 combinations).
+        size: image side in pixels (64 as in dSprites; 32 where time is short).
+        n_eval: images (another sample) on which MIG is measured.
+        epochs: training epochs per model.
+        seeds: training runs per β (each with its own seed).
+    """
+
+    n_images: int
+    size: int
+    n_eval: int
+    epochs: int
+    seeds: int
+
+
+DISENTANGLEMENT = {
+    "smoke": DisentanglementBudget(n_images=1_000, size=32, n_eval=1_000, epochs=1, seeds=1),
+    "cpu": DisentanglementBudget(n_images=20_000, size=32, n_eval=10_000, epochs=10, seeds=3),
+    "gpu": DisentanglementBudget(n_images=200_000, size=64, n_eval=10_000, epochs=30, seeds=3),
+}
+
+
+def disentanglement_budget(profile=None) -> DisentanglementBudget:
+    """The :class:`DisentanglementBudget` of ``profile`` (default: :func:`get_profile`)."""
+    return DISENTANGLEMENT[(profile or get_profile()).name]

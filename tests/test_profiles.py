@@ -38,3 +38,12 @@ def test_datasets_cap():
     names = ["basic", "rot", "bg-rand", "rect"]
     assert smoke.datasets(names) == ("basic",)
     assert cpu.datasets(names) == gpu.datasets(names) == tuple(names)
+
+
+def test_disentanglement_budgets_scale():
+    smoke, cpu, gpu = (
+        profiles.disentanglement_budget(profiles.PROFILES[n]) for n in ("smoke", "cpu", "gpu")
+    )
+    assert smoke.seeds == 1 and cpu.seeds == gpu.seeds == 3
+    assert smoke.n_images < cpu.n_images < gpu.n_images <= 3 * 6 * 40 * 32 * 32
+    assert smoke.epochs == 1 < cpu.epochs <= gpu.epochs and gpu.size == 64
