@@ -6,6 +6,7 @@ Neal (2001), "Annealed importance sampling". Runs on any KERAS_BACKEND.
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
 from aekeras.ais import (
     ais_betas,
@@ -72,10 +73,13 @@ def test_ais_is_exact_without_weights():
     same_base = ais_log_partition((W, b, c), n_runs=20, n_betas=50, base_bias=b, seed=0)
     assert same_base.log_z == pytest.approx(exact, abs=1e-3)
     assert np.ptp(same_base.log_weights) < 1e-3  # every run carries the same weight
-    # A different base (the uniform one): every intermediate distribution is factorial, so
-    # the Gibbs step samples it exactly and 300 temperatures leave little variance.
-    uniform_base = ais_log_partition((W, b, c), n_runs=50, n_betas=300, seed=0)
-    assert uniform_base.log_z == pytest.approx(exact, abs=0.05)
+    # Another base (b_A = b + N(0, 0.2²) noise): every intermediate distribution is factorial,
+    # so each Gibbs step samples it exactly, and 300 evenly spaced temperatures leave a small
+    # variance (sd of log w about 0.15).
+    other = b + rng.normal(0, 0.2, size=784)
+    betas = np.linspace(0, 1, 300)
+    other_base = ais_log_partition((W, b, c), n_runs=100, betas=betas, base_bias=other, seed=0)
+    assert other_base.log_z == pytest.approx(exact, abs=0.05)
 
 
 def test_ais_agrees_with_exact_log_partition(class_rbm, digits):
@@ -93,22 +97,21 @@ def test_ais_agrees_with_exact_log_partition(class_rbm, digits):
 
 
 def test_ais_is_a_stochastic_lower_bound(class_rbm, digits):
-    """E[Ẑ] = Z, so E[log Ẑ] ≤ log Z (Jensen): with few temperatures the shortfall shows.
+    """E[Ẑ] = Z, so E[log Ẑ] ≤ log Z (Jensen): with a short schedule the shortfall shows.
 
-    10 independent AIS estimates, each 20 intermediate distributions × 10 runs: their mean lies
-    below the exact log Z (a sign error in a weight would put it above), and their spread is
-    the few nats such a short schedule gives.
+    100 runs of 20 intermediate distributions: each run's own estimate log w_r + log Z_A
+    lies below log Z on average (a sign error in a weight would put it above), their spread
+    is the nats such a short schedule gives, and pooling them (log-mean-exp) comes closer.
     """
     exact = exact_log_partition(class_rbm)
-    estimates = np.array(
-        [
-            ais_log_partition(class_rbm, n_runs=10, n_betas=20, data=digits[0], seed=s).log_z
-            for s in range(10)
-        ]
-    )
-    print(f"exact {exact:.2f}; 10 estimates: mean {estimates.mean():.2f}, sd {estimates.std():.2f}")
-    assert estimates.mean() <= exact + 0.05
-    assert 0.01 < estimates.std() < 5.0
+    estimate = ais_log_partition(class_rbm, n_runs=100, n_betas=20, data=digits[0], seed=0)
+    single_runs = estimate.log_weights + estimate.log_z_base
+    print(f"exact {exact:.2f}; single runs: mean {single_runs.mean():.2f}, sd "
+          f"{single_runs.std():.2f}; pooled {estimate.log_z:.2f}")  # fmt: skip
+    assert single_runs.mean() < exact - 0.5
+    assert 0.5 < single_runs.std() < 5.0
+    assert abs(estimate.log_z - exact) < exact - single_runs.mean()
+    assert abs(estimate.log_z - exact) < 1.0
 
 
 def test_rbm_log_likelihood_matches_enumeration(digits):
@@ -122,7 +125,7 @@ def test_rbm_log_likelihood_matches_enumeration(digits):
     h = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(float)
     # log p(v) = log Σ_h exp(-E(v, h)) - log Z, summed over the 256 hidden states by brute force
     log_joint = (x @ b)[:, None] + (h @ c)[None, :] + x @ W.astype("float32") @ h.T
-    expected = np.mean(np.log(np.exp(log_joint - log_joint.max()).sum(1)) + log_joint.max(1))
+    expected = np.mean(logsumexp(log_joint, axis=1))
     assert rbm_log_likelihood(rbm, x, log_z) == pytest.approx(expected - log_z, abs=1e-3)
     assert rbm_log_likelihood((W, b, c), x, log_z) == pytest.approx(expected - log_z, abs=1e-3)
 
