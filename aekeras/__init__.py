@@ -10,6 +10,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "ais",
     "datasets",
     "disentanglement",
     "layers",
