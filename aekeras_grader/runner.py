@@ -481,16 +481,10 @@ class ClassGrader:
 
     def install(self, student, files):
         """Writes an autograded folder made elsewhere (``{relative path: bytes}``)."""
+        from .cluster import write_folder
+
         self._clear(student)
-        folder = self.course.path("autograded", student, self.assignment)
-        os.makedirs(folder)
-        for rel, data in files.items():
-            path = os.path.normpath(os.path.join(folder, rel))
-            if os.path.isabs(rel) or not path.startswith(folder + os.sep):
-                raise ValueError(f"refusing to write {rel!r} outside {folder}")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(data)
+        write_folder(self.course.path("autograded", student, self.assignment), files)
 
     def merge(self, result, record):
         """Records one finished submission in the course gradebook (the main process only).
