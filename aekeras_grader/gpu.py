@@ -16,6 +16,8 @@ TensorFlow a logical device with ``memory_limit`` and PyTorch
 ``torch.cuda.set_per_process_memory_fraction``. The last two are calls, not variables: the
 kernel makes them at start-up, before any cell runs (:func:`apply_memory_cap`, given the cap
 in bytes as ``$AEKERAS_GRADING_GPU_MEMORY``), so no student cell can skip them.
+``PYTORCH_CUDA_ALLOC_CONF`` has no memory limit among its options; it reaches the kernel as
+the instructor set it. The judge runs on the same device, without a cap.
 
 The cap is cooperative: it stops a submission that asks for too much by mistake (a batch too
 large), and a process on a GPU could still allocate past it through the driver itself.

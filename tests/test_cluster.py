@@ -10,6 +10,7 @@ is killed while it grades; Dask gives that submission to a worker again.
 
 import contextlib
 import csv
+import itertools
 import os
 import shutil
 import threading
@@ -213,3 +214,30 @@ def test_folders_cross_as_bytes_and_stay_inside(tmp_path):
             cluster.write_folder(str(tmp_path / "dst"), {bad: b""})
     with pytest.raises(ValueError):
         cluster.read_folder(str(src), limit=1)
+
+
+def test_a_worker_shares_its_gpus_among_its_tasks(monkeypatch):
+    from aekeras_grader import gpu
+
+    two = [gpu.Gpu("0", 16 * 1024**3), gpu.Gpu("1", 16 * 1024**3)]
+    monkeypatch.setattr(gpu, "visible_gpus", lambda: two)
+    monkeypatch.setattr(cluster, "_SLOTS", itertools.count())
+    envs = [cluster._slot_env("4G") for _ in range(3)]
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["0", "1", "0"]
+    assert envs[0]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.250"
+    monkeypatch.setattr(gpu, "visible_gpus", lambda: [])
+    assert cluster._slot_env("4G") == {}
+
+
+def test_grade_rows_cross_as_json():
+    import datetime
+    import json
+
+    record = {
+        "timestamp": datetime.datetime(2026, 1, 1, 12, 0, 0, 123456),
+        "notebooks": {"01_pca": {"grades": {"test_center": (2.0, False)}, "comments": {}}},
+    }
+    back = cluster._record_from_json(json.loads(json.dumps(cluster._record_to_json(record))))
+    assert back == record
+    zero = {"zero": True, "timestamp": None}
+    assert cluster._record_from_json(cluster._record_to_json(zero)) == zero
