@@ -19,6 +19,10 @@ GRADE_LIMIT ?= 1800
 # Memory per submission's sandbox (more scores 0); GRADE_FLAGS=--unsafe-no-sandbox grades
 # without the sandbox (see README: What grading protects).
 GRADE_MEMORY ?= 4G
+# GPU memory per grading worker (e.g. 8G; empty: no cap), and a Dask scheduler to grade on
+# (e.g. tcp://host:8786; empty: JOBS local workers). See README: Grading on GPUs and clusters.
+GRADE_GPU_MEMORY ?=
+GRADE_SCHEDULER ?=
 GRADE_FLAGS ?=
 export KERAS_HOME
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -77,8 +81,9 @@ format: setup
 	$(BIN)/ruff check --fix aekeras tests tools benchmarks
 
 grade: setup
-	@test -n "$(ASSIGNMENT)" || (echo "usage: make grade ASSIGNMENT=01_pca [JOBS=2] [GRADE_LIMIT=1800] [GRADE_MEMORY=4G]"; exit 2)
-	$(BIN)/python -m aekeras_grader grade "$(ASSIGNMENT)" --jobs $(JOBS) --limit $(GRADE_LIMIT) --memory $(GRADE_MEMORY) $(GRADE_FLAGS)
+	@test -n "$(ASSIGNMENT)" || (echo "usage: make grade ASSIGNMENT=01_pca [JOBS=2] [GRADE_LIMIT=1800] [GRADE_MEMORY=4G] [GRADE_GPU_MEMORY=8G] [GRADE_SCHEDULER=tcp://host:8786]"; exit 2)
+	$(BIN)/python -m aekeras_grader grade "$(ASSIGNMENT)" --jobs $(JOBS) --limit $(GRADE_LIMIT) --memory $(GRADE_MEMORY) \
+		$(if $(GRADE_GPU_MEMORY),--gpu-memory $(GRADE_GPU_MEMORY)) $(if $(GRADE_SCHEDULER),--scheduler $(GRADE_SCHEDULER)) $(GRADE_FLAGS)
 	$(BIN)/python -m aekeras_grader check-feedback "$(ASSIGNMENT)"
 
 clean:

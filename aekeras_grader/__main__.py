@@ -19,6 +19,8 @@ def _grade(args):
         feedback=not args.no_feedback,
         memory=args.memory,
         unsafe=args.unsafe_no_sandbox,
+        gpu_memory=args.gpu_memory,
+        scheduler=args.scheduler,
     )
     return 0 if all(r.recorded for r in results.values()) else 1
 
@@ -47,6 +49,18 @@ def main(argv=None):
         help="memory per submission, e.g. 3G (default: $GRADE_MEMORY or 4G); more scores 0",
     )
     grade.add_argument(
+        "--gpu-memory",
+        default=None,
+        help="GPU memory per worker, e.g. 8G (default: $GRADE_GPU_MEMORY, or no cap); more "
+        "scores 0",
+    )
+    grade.add_argument(
+        "--scheduler",
+        default=None,
+        help="grade on a Dask cluster: its scheduler's address, e.g. tcp://host:8786 "
+        "(default: $GRADE_SCHEDULER, or --jobs local workers)",
+    )
+    grade.add_argument(
         "--unsafe-no-sandbox",
         action="store_true",
         help="grade without the sandbox (students' code runs with your rights); marked in "
@@ -60,6 +74,8 @@ def main(argv=None):
     check.add_argument("assignment")
 
     args = parser.parse_args(argv)
+    if args.command == "grade" and not args.scheduler:
+        args.scheduler = os.environ.get("GRADE_SCHEDULER") or None
     if args.command == "grade":
         from .sandbox import SandboxUnavailable
 

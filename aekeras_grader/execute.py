@@ -26,7 +26,7 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 from traitlets import Bool, Unicode
 
-from . import sandbox
+from . import gpu, sandbox
 from .preprocessors import BoundedExecute
 
 MEMORY_ENV = "AEKERAS_GRADING_MEMORY"
@@ -94,7 +94,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         env["AEKERAS_BRIDGE_DIR"] = self.io_dir
         env.pop("JPY_PARENT_PID", None)
         if not self.unsafe:
-            self.sandbox = sandbox.Sandbox(self.work_dir, self.io_dir, limits_from_env())
+            devices = gpu.device_nodes() if gpu.has_gpu(env) else ()
+            self.sandbox = sandbox.Sandbox(
+                self.work_dir, self.io_dir, limits_from_env(), devices=devices
+            )
             kernel_cmd = self.sandbox.wrap(kernel_cmd)
             env = self.sandbox.environment(env)
             env["AEKERAS_BRIDGE_DIR"] = self.io_dir
@@ -209,7 +212,10 @@ class JudgedExecute(BoundedExecute):
     def preprocess(self, nb, resources, km=None):
         self._judge = None
         self._names, self._setup = self._plan(nb, resources)
-        line = f"--IPKernelApp.exec_lines=['import {self.bridge_module} as __aekeras_bridge__']"
+        lines = [f"import {self.bridge_module} as __aekeras_bridge__"]
+        if os.environ.get(gpu.CAP_ENV):  # the GPU memory cap, before any cell (gpu.py)
+            lines.insert(0, "import aekeras_grader.gpu as _g; _g.apply_memory_cap(); del _g")
+        line = f"--IPKernelApp.exec_lines={lines!r}"
         if line not in self.extra_arguments:
             self.extra_arguments = [*self.extra_arguments, line]
         try:
@@ -249,6 +255,10 @@ class JudgedExecute(BoundedExecute):
             hit = "memory limit (MemoryError)"
         if hit:
             raise LimitExceeded(f"{LIMIT_NEEDLE}: the notebook went over the sandbox's {hit}")
+        for o in outputs:
+            error = f"{o.get('ename', '')}: {o.get('evalue', '')}"
+            if o.get("output_type") == "error" and gpu.out_of_memory(error):
+                raise LimitExceeded(f"{LIMIT_NEEDLE}: {gpu.limit_reason(error)}")
 
     def preprocess_cell(self, cell, resources, index):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")

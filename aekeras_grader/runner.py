@@ -7,6 +7,10 @@ gradebook. A process that runs past the whole-notebook limit is killed with its 
 the submission is recorded as 0 with the reason. The main process alone writes the course
 ``gradebook.db``, one submission per transaction as each finishes, so killing a worker
 loses nothing but the submission it held, and running the command again resumes.
+
+Worker slot ``k`` gets its GPU and memory settings from :mod:`aekeras_grader.gpu`; with a
+Dask scheduler (``scheduler=``) the submissions go to :mod:`aekeras_grader.cluster` instead
+of the local workers, and their results are merged here the same way.
 """
 
 import concurrent.futures
@@ -23,6 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
+
+from . import gpu
 
 DEFAULT_LIMIT = 1800.0  # seconds per submission (whole notebook): fits the gpu profile
 JOB_ENV = "AEKERAS_GRADING_JOB"
@@ -312,14 +318,20 @@ class ClassGrader:
         workdir=None,
         memory=None,
         unsafe=False,
+        gpu_memory=None,
+        scheduler=None,
     ):
         from . import sandbox
 
         self.unsafe = bool(unsafe)
-        if not self.unsafe:
+        self.scheduler = scheduler or None  # a Dask scheduler's address: its workers grade
+        if not self.unsafe and not self.scheduler:
             sandbox.check()  # raises SandboxUnavailable with what to do
         self.memory = memory or os.environ.get("GRADE_MEMORY") or sandbox.DEFAULT_MEMORY
         sandbox.parse_size(self.memory)  # a bad size fails here, not in every worker
+        self.gpu_memory = gpu_memory or os.environ.get("GRADE_GPU_MEMORY") or None
+        if self.gpu_memory:
+            sandbox.parse_size(self.gpu_memory)
         self.assignment = assignment
         self.course = Course(root)
         self.jobs = max(1, int(jobs))
@@ -400,11 +412,27 @@ class ClassGrader:
                 return f"{name} is not a notebook that can be read ({type(err).__name__})"
         return None
 
-    def grade_one(self, student, db_url, judge=None):
+    def worker_environments(self, n):
+        """The GPU settings of ``n`` worker slots (:func:`gpu.worker_environments`), logged."""
+        gpus = gpu.visible_gpus()
+        from_smi = bool(gpus) and gpu.VISIBLE_ENV not in os.environ
+        envs = gpu.worker_environments(n, gpus, self.gpu_memory, from_smi=from_smi)
+        self.log(gpu.describe(envs))
+        if self.gpu_memory and not gpus:
+            self.log(f"GRADE_GPU_MEMORY={self.gpu_memory} has no effect: no GPU is visible")
+        for device, caps, total in gpu.oversubscribed(envs, gpus):
+            self.log(
+                f"WARNING: the workers on GPU {device} may take {caps / 1024**3:g} GiB together, "
+                f"more than its {total / 1024**3:g} GiB: lower GRADE_GPU_MEMORY or JOBS"
+            )
+        return envs
+
+    def grade_one(self, student, db_url, judge=None, env=None):
         """Autogrades one submission into the worker gradebook ``db_url``.
 
-        Returns ``(Result, record)``; ``record`` is what to merge into the course gradebook,
-        ``None`` when nothing may be recorded (interrupted, error).
+        ``env``: the worker slot's variables (its GPU). Returns ``(Result, record)``;
+        ``record`` is what to merge into the course gradebook, ``None`` when nothing may be
+        recorded (interrupted, error).
         """
         start = time.monotonic()
         result = Result(student, "zero", log=os.path.join(self.workdir, "logs", f"{student}.log"))
@@ -417,7 +445,11 @@ class ClassGrader:
                 argv,
                 student,
                 self.limit,
-                env={STUDENT_ENV: student, **({JUDGE_SOCKET_ENV: judge} if judge else {})},
+                env={
+                    **(env or {}),
+                    STUDENT_ENV: student,
+                    **({JUDGE_SOCKET_ENV: judge} if judge else {}),
+                },
             )
             if timed_out:
                 result.reason = (
@@ -431,7 +463,8 @@ class ClassGrader:
                 result.status = "interrupted"
                 result.reason = f"its worker was killed (signal {-code})"
             else:
-                result.reason = _student_failure(result.log) or ""
+                slot_env = {**os.environ, **self.env, **(env or {})}
+                result.reason = _student_failure(result.log, slot_env) or ""
                 if not result.reason:
                     result.status, result.reason = "error", "nbgrader failed, see the log"
         if result.status == "zero":
@@ -445,6 +478,25 @@ class ClassGrader:
             self._clear(student)
         result.seconds = time.monotonic() - start
         return result, record
+
+    def install(self, student, files):
+        """Writes an autograded folder made elsewhere (``{relative path: bytes}``)."""
+        from .cluster import write_folder
+
+        self._clear(student)
+        write_folder(self.course.path("autograded", student, self.assignment), files)
+
+    def merge(self, result, record):
+        """Records one finished submission in the course gradebook (the main process only).
+
+        Idempotent: a record replaces the submission's autograder scores, so merging the same
+        student twice leaves one submission with the same grades.
+        """
+        if record is not None:
+            result.score, result.max_score = write_submission(
+                self.course.db_url, self.assignment, result.student, record
+            )
+        return result
 
     def _clear(self, student):
         shutil.rmtree(self.course.path("autograded", student, self.assignment), ignore_errors=True)
@@ -468,51 +520,62 @@ class ClassGrader:
         self.sync()
         todo, done = self.todo(students, force)
         results = {s: Result(s, "skipped") for s in done}
+        workers = (
+            f"the Dask cluster at {self.scheduler}" if self.scheduler else f"{self.jobs} worker(s)"
+        )
         self.log(
             f"{self.assignment}: {len(todo)} to grade, {len(done)} already graded, "
-            f"{self.jobs} worker(s), whole-notebook limit {self.limit:g} s"
+            f"{workers}, whole-notebook limit {self.limit:g} s"
         )
+        if not todo:
+            return results
+        if self.scheduler:
+            from .cluster import grade_on_cluster
+
+            finished = grade_on_cluster(self, todo)
+        else:
+            finished = self._grade_locally(todo)
+        for i, (result, record) in enumerate(finished, 1):
+            results[result.student] = self.merge(result, record)
+            self.log(f"[{i}/{len(todo)}] {_line(result)}")
+        return results
+
+    def _grade_locally(self, todo):
+        """Grades ``todo`` in ``jobs`` local workers; yields ``(Result, record)`` as each ends."""
         slots = queue.Queue()
         course_db = _db_path(self.course.db_url)
-        judges = JudgeServers() if todo else None
-        for k in range(min(self.jobs, max(1, len(todo)))):
+        judges = JudgeServers()
+        n = min(self.jobs, len(todo))
+        for k, env in enumerate(self.worker_environments(n)):
             path = os.path.join(self.workdir, f"worker-{k}.db")
             shutil.copyfile(course_db, path)
-            socket_path = judges.start(k, {**os.environ, **self.env}) if judges else None
-            slots.put(("sqlite:///" + path, socket_path))
+            socket_path = judges.start(k, {**os.environ, **self.env, **env})
+            slots.put(("sqlite:///" + path, socket_path, env))
 
         def job(student):
-            db_url, judge = slots.get()
+            db_url, judge, env = slots.get()
             try:
-                return self.grade_one(student, db_url, judge)
+                return self.grade_one(student, db_url, judge, env)
             except Exception as err:  # noqa: BLE001 - one student's failure never stops the class
                 self._clear(student)
                 return Result(student, "error", reason=f"{type(err).__name__}: {err}"), None
             finally:
-                slots.put((db_url, judge))
+                slots.put((db_url, judge, env))
 
         with (
             contextlib.ExitStack() as stack,
             concurrent.futures.ThreadPoolExecutor(self.jobs) as pool,
         ):
-            if judges is not None:
-                stack.callback(judges.stop)
+            stack.callback(judges.stop)
             futures = [pool.submit(job, s) for s in todo]
             try:
-                for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                    result, record = future.result()
-                    if record is not None:
-                        result.score, result.max_score = write_submission(
-                            self.course.db_url, self.assignment, result.student, record
-                        )
-                    results[result.student] = result
-                    self.log(f"[{i}/{len(todo)}] {_line(result)}")
-            except KeyboardInterrupt:
+                for future in concurrent.futures.as_completed(futures):
+                    yield future.result()
+            except (KeyboardInterrupt, GeneratorExit):
                 for future in futures:
                     future.cancel()
                 _kill_marked(RUN_ENV, self.run_id)
                 raise
-        return results
 
     def feedback(self):
         """``nbgrader generate_feedback`` for the assignment, hidden tests stripped."""
@@ -569,11 +632,16 @@ def _tail(path, lines=15):
     return ""
 
 
-def _student_failure(log_path):
+def _student_failure(log_path, env=None):
     text = _tail(log_path, 400)
     limit = re.search(r"AekerasLimitExceeded: (.*)", text)
     if limit:
         return limit[1].strip().rstrip("'\"")
+    if "DeadKernelError" in text or "Kernel died" in text:
+        # a kernel that died of a failed device allocation (CUDA aborts) said so on stderr
+        oom = [line for line in text.splitlines() if gpu.out_of_memory(line)]
+        if oom:
+            return gpu.limit_reason(oom[-1].strip(), env)
     for needle, reason in STUDENT_FAILURES:
         if needle in text:
             return reason
@@ -595,6 +663,8 @@ def grade(
     workdir=None,
     memory=None,
     unsafe=False,
+    gpu_memory=None,
+    scheduler=None,
 ):
     """Autogrades every submission of ``assignment`` in ``jobs`` workers; returns the Results.
 
@@ -602,10 +672,23 @@ def grade(
     submission that runs past ``limit`` seconds (the whole notebook) scores 0 with the
     reason in its feedback. Then feedback (hidden tests stripped) and ``grades.csv``.
     Logs and worker gradebooks go to ``workdir`` (default: a temporary folder), which is
-    kept only when a submission could not be graded.
+    kept only when a submission could not be graded. ``gpu_memory`` caps each worker's GPU
+    memory (default ``$GRADE_GPU_MEMORY``); ``scheduler`` (a Dask scheduler's address) grades
+    on that cluster's workers instead of ``jobs`` local ones.
     """
     grader = ClassGrader(
-        assignment, root, jobs, limit, cell_timeout, env, log, workdir, memory, unsafe
+        assignment,
+        root,
+        jobs,
+        limit,
+        cell_timeout,
+        env,
+        log,
+        workdir,
+        memory,
+        unsafe,
+        gpu_memory=gpu_memory,
+        scheduler=scheduler,
     )
     if unsafe:
         log(
@@ -613,7 +696,8 @@ def grade(
             "solutions/ and gradebook.db and write anywhere you can. grades.csv says so."
         )
     else:
-        log(f"sandbox: bubblewrap, memory limit {grader.memory} per submission")
+        where = " (on the Dask workers)" if scheduler else ""
+        log(f"sandbox{where}: bubblewrap, memory limit {grader.memory} per submission")
     results = grader.run(students, force)
     if feedback:
         grader.feedback()

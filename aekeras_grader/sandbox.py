@@ -14,7 +14,12 @@ Inside, the kernel sees:
   (65534) in a user namespace with no capabilities;
 * limits: memory (``GRADE_MEMORY``) and processes through cgroups where this user may create
   them (root), else ``RLIMIT_DATA`` and ``RLIMIT_NPROC``; file size (``RLIMIT_FSIZE``) and
-  open files always.
+  open files always;
+* a GPU only when the worker was given one (``CUDA_VISIBLE_DEVICES``, see
+  :mod:`aekeras_grader.gpu`): then the NVIDIA device nodes (``/dev/nvidia*``, ``/dev/dri``)
+  are bound in, and read-only the PCI attributes in ``/sys`` that CUDA reads; the driver's
+  ``/proc/driver/nvidia`` comes with the sandbox's own ``/proc`` and its libraries with
+  ``/usr``. Which of the machine's GPUs a kernel uses is ``CUDA_VISIBLE_DEVICES``'s choice.
 
 The kernel talks to the grader over Unix sockets (ZeroMQ ``ipc``) in the shared socket
 folder, which is how it is reached without a network.
@@ -182,8 +187,10 @@ class Sandbox:
     are writable and mounted at their own paths, so the connection file holds for both sides.
     """
 
-    def __init__(self, workdir, io_dir, limits=None, data_dirs=None, bwrap=None):
+    def __init__(self, workdir, io_dir, limits=None, data_dirs=None, bwrap=None, devices=()):
         self.workdir = os.path.abspath(workdir)
+        # [(host path, path inside)] of GPU device nodes (gpu.device_nodes()); none: no GPU
+        self.devices = list(devices)
         self.io_dir = os.path.abspath(io_dir)
         self.limits = limits or Limits()
         self.data_dirs = dataset_dirs() if data_dirs is None else list(data_dirs)
@@ -198,9 +205,13 @@ class Sandbox:
             {
                 k: v
                 for k, v in env.items()
-                if k.startswith(("TF_", "XLA_", "JAX_", "AEKERAS_GRADING", "NBGRADER_"))
+                if k.startswith(
+                    ("TF_", "XLA_", "JAX_", "CUDA_", "PYTORCH_", "AEKERAS_GRADING", "NBGRADER_")
+                )
             }
         )
+        if self.devices and "LD_LIBRARY_PATH" in env:  # where some GPU images keep libcuda
+            out["LD_LIBRARY_PATH"] = env["LD_LIBRARY_PATH"]
         out.update(
             HOME="/tmp/home",
             TMPDIR="/tmp",
@@ -221,6 +232,13 @@ class Sandbox:
         args = [self.bwrap, *_namespace_args(), "--unsetenv", "JPY_PARENT_PID"]
         # the private /tmp first: a checkout, environment or cache under /tmp is mounted on it
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        if self.devices:
+            from .gpu import DRIVER_PATHS
+
+            for host, inside in self.devices:
+                args += ["--dev-bind", host, inside]
+            for path in DRIVER_PATHS:
+                args += ["--ro-bind-try", path, path]
         for path in readonly_paths(self.data_dirs):
             args += ["--ro-bind", path, path]
         # the packages the kernel imports, wherever this grader found them (an editable

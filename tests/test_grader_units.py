@@ -192,3 +192,167 @@ def test_the_sandbox_sees_only_its_own_files(tmp_path):
     assert cwd == str(work) and (work / "mine.txt").read_text() == "ok"
     assert lines[1] == "no net"
     assert "home" in tmp and os.path.basename(host_tmp) not in tmp, "a private, empty /tmp"
+
+
+# --- GPU workers (no GPU needed: the devices are fakes) --------------------------------------
+
+SMI_TWO = "0, GPU-aaaa, 16384\n1, GPU-bbbb, 16384\n"
+
+
+def _fake_smi(text):
+    return lambda: text
+
+
+@pytest.mark.parametrize("n_gpus", [0, 1, 2])
+@pytest.mark.parametrize("cap", [None, "8G"])
+def test_each_worker_gets_its_gpu_environment(n_gpus, cap):
+    from aekeras_grader import gpu
+
+    rows = "".join(SMI_TWO.splitlines(keepends=True)[:n_gpus])
+    gpus = gpu.visible_gpus(env={}, smi=_fake_smi(rows or None))
+    assert [g.id for g in gpus] == [str(i) for i in range(n_gpus)]
+    envs = gpu.worker_environments(3, gpus, cap, from_smi=True)
+    assert len(envs) == 3
+    if n_gpus == 0:
+        assert envs == [{}, {}, {}], "no GPU: the CPU, and nothing set"
+        return
+    # round-robin: worker k on GPU k mod G
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == [str(k % n_gpus) for k in range(3)]
+    for env in envs:
+        assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+        assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+        assert env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID", "nvidia-smi's indices are PCI order"
+        if cap is None:
+            assert not {gpu.CAP_ENV, "XLA_PYTHON_CLIENT_MEM_FRACTION"} & set(env)
+        else:
+            assert env[gpu.CAP_ENV] == str(8 * 1024**3)
+            # 8 GiB of a 16 GiB device; JAX reads both names of the variable
+            assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.500"
+            assert env["XLA_CLIENT_MEM_FRACTION"] == "0.500"
+
+
+def test_cuda_visible_devices_decides_which_gpus():
+    from aekeras_grader import gpu
+
+    smi = _fake_smi(SMI_TWO)
+    assert gpu.visible_gpus(env={"CUDA_VISIBLE_DEVICES": ""}, smi=smi) == []
+    assert gpu.visible_gpus(env={"CUDA_VISIBLE_DEVICES": "-1"}, smi=smi) == []
+    gpus = gpu.visible_gpus(env={"CUDA_VISIBLE_DEVICES": "GPU-bbbb, 0"}, smi=smi)
+    assert gpus == [gpu.Gpu("GPU-bbbb", 16 * 1024**3), gpu.Gpu("0", 16 * 1024**3)]
+    mig = gpu.visible_gpus(env={"CUDA_VISIBLE_DEVICES": "MIG-cccc"}, smi=_fake_smi(None))
+    envs = gpu.worker_environments(2, mig, "4G")
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["MIG-cccc", "MIG-cccc"]
+    assert "CUDA_DEVICE_ORDER" not in envs[0], "the instructor's own ids keep their order"
+    assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in envs[0], "no device size: no fraction"
+    assert envs[0][gpu.CAP_ENV] == str(4 * 1024**3), "TensorFlow and PyTorch still capped"
+
+
+def test_caps_that_do_not_fit_the_gpu_are_reported():
+    from aekeras_grader import gpu
+
+    gpus = gpu.visible_gpus(env={}, smi=_fake_smi(SMI_TWO))
+    assert gpu.oversubscribed(gpu.worker_environments(4, gpus, "8G"), gpus) == []
+    over = gpu.oversubscribed(gpu.worker_environments(5, gpus, "8G"), gpus)
+    assert over == [("0", 24 * 1024**3, 16 * 1024**3)]
+    assert gpu.worker_environments(1, gpus, "32G")[0]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "1.000"
+
+
+def test_the_memory_cap_hook_does_nothing_without_a_gpu():
+    from aekeras_grader import gpu
+
+    assert gpu.apply_memory_cap({gpu.CAP_ENV: str(2**30)}) is None
+    assert gpu.apply_memory_cap({gpu.CAP_ENV: str(2**30), "CUDA_VISIBLE_DEVICES": ""}) is None
+    assert gpu.apply_memory_cap({"CUDA_VISIBLE_DEVICES": "0"}) is None
+
+
+def _fake_dev(tmp_path):
+    dev = tmp_path / "dev"
+    (dev / "dri").mkdir(parents=True)
+    for name in ("nvidia0", "nvidiactl", "nvidia-uvm", "null"):
+        (dev / name).write_text("")
+    return str(dev)
+
+
+def test_gpu_device_nodes_are_bound_only_when_a_gpu_is_assigned(tmp_path):
+    from aekeras_grader import gpu
+
+    dev = _fake_dev(tmp_path)
+    nodes = gpu.device_nodes(dev)
+    assert [inside for _, inside in nodes] == [
+        "/dev/nvidia-uvm",
+        "/dev/nvidia0",
+        "/dev/nvidiactl",
+        "/dev/dri",
+    ]
+    args = sandbox.Sandbox(tmp_path, tmp_path, bwrap="bwrap", devices=nodes).bwrap_args()
+    binds = [args[i + 1 : i + 3] for i, a in enumerate(args) if a == "--dev-bind"]
+    assert [os.path.join(dev, "nvidia0"), "/dev/nvidia0"] in binds
+    assert [os.path.join(dev, "dri"), "/dev/dri"] in binds and len(binds) == 4
+    assert args.index("--dev-bind") > args.index("--dev"), "after the sandbox's own /dev"
+    assert ["--ro-bind-try", "/sys/bus/pci", "/sys/bus/pci"] == args[
+        args.index("/sys/bus/pci") - 1 : args.index("/sys/bus/pci") + 2
+    ]
+    plain = sandbox.Sandbox(tmp_path, tmp_path, bwrap="bwrap").bwrap_args()
+    assert "--dev-bind" not in plain and "/sys/bus/pci" not in plain
+    assert not any("nvidia" in a for a in plain)
+
+
+def test_the_kernel_environment_keeps_the_gpu_settings(tmp_path):
+    from aekeras_grader import gpu
+
+    (env,) = gpu.worker_environments(1, [gpu.Gpu("1", 16 * 1024**3)], "8G")
+    host = {**env, "LD_LIBRARY_PATH": "/usr/lib64-nvidia", "AWS_SECRET_ACCESS_KEY": "x"}
+    nodes = gpu.device_nodes(_fake_dev(tmp_path))
+    inside = sandbox.Sandbox(tmp_path, tmp_path, bwrap="bwrap", devices=nodes).environment(host)
+    assert {k: inside[k] for k in env} == env
+    assert (
+        inside["LD_LIBRARY_PATH"] == "/usr/lib64-nvidia" and "AWS_SECRET_ACCESS_KEY" not in inside
+    )
+    cpu = sandbox.Sandbox(tmp_path, tmp_path, bwrap="bwrap").environment(host)
+    assert "LD_LIBRARY_PATH" not in cpu
+
+
+@pytest.mark.parametrize(
+    "ename, evalue",
+    [
+        ("ResourceExhaustedError", "OOM when allocating tensor with shape[60000,784]"),
+        ("XlaRuntimeError", "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 3.1GiB"),
+        ("OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB"),
+        ("StudentError", "RuntimeError: CUDA error: out of memory"),
+    ],
+)
+def test_out_of_gpu_memory_scores_zero_with_its_reason(ename, evalue):
+    from aekeras_grader import gpu
+    from aekeras_grader.execute import LIMIT_NEEDLE, JudgedExecute, LimitExceeded
+
+    class Km:  # a kernel manager whose sandbox hit no limit of its own
+        def limit_hit(self):
+            return None
+
+    execute = JudgedExecute.__new__(JudgedExecute)
+    execute.km = Km()
+    error = {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": []}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CUDA_VISIBLE_DEVICES", "0")
+        mp.setenv(gpu.CAP_ENV, str(8 * 1024**3))
+        with pytest.raises(LimitExceeded) as raised:
+            execute._check_limits([error])
+    message = str(raised.value)
+    assert message.startswith(f"{LIMIT_NEEDLE}: GPU memory (")
+    assert "8 GiB per worker (GRADE_GPU_MEMORY)" in message and evalue[:20] in message
+    execute._check_limits([{**error, "ename": "AssertionError", "evalue": "wrong shape"}])
+
+
+def test_a_kernel_killed_by_a_cuda_abort_is_a_gpu_memory_zero(tmp_path):
+    from aekeras_grader import runner
+
+    log = tmp_path / "student.log"
+    log.write_text(
+        "2026-01-01 F external/xla/stream_executor/cuda/cuda_driver.cc:123] "
+        "CUDA_ERROR_OUT_OF_MEMORY: out of memory\n"
+        "nbclient.exceptions.DeadKernelError: Kernel died\n"
+    )
+    reason = runner._student_failure(str(log), {"CUDA_VISIBLE_DEVICES": "1"})
+    assert reason.startswith("GPU memory (the notebook ran out of it: ")
+    log.write_text("nbclient.exceptions.DeadKernelError: Kernel died\n")
+    assert "kernel died" in runner._student_failure(str(log), {"CUDA_VISIBLE_DEVICES": "1"})
