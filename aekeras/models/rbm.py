@@ -7,6 +7,8 @@ Hinton 2010, "A practical guide to training restricted Boltzmann machines").
 `RBM.fit(x)` minimises the surrogate loss  mean F(v₀) - mean F(stop_gradient(v_k)). Since
 -∂F(v)/∂W = vᵀ p(h=1|v), -∂F/∂b = v and -∂F/∂c = p(h=1|v), one SGD step on it with rate ε is
 exactly the CD-k update of the algorithm box, which :func:`cd1_update` writes out in NumPy.
+The log-likelihood log p(v) = -F(v) - log Z, with log Z by annealed importance sampling, is in
+:mod:`aekeras.ais`.
 """
 
 import keras
