@@ -91,9 +91,7 @@ def _cell(value, fmt):
     return format(value, fmt) if isinstance(value, float) else str(value)
 
 
-def table(
-    rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values=True, papers=None
-):
+def table(rows, *, lecture, source, prefix="", note="", fmt=".4f", record_values=True, papers=None):
     """Prints `rows` as an aligned table and records every number in it; returns None.
 
     Args:
@@ -163,9 +161,7 @@ def table(
                 key = "_".join(part for part in (_slug(prefix), _slug(name), _slug(column)) if part)
                 described = f"{note}: {name}, {column}" if note else f"{name}, {column}"
                 paper = papers.get(name, {}).get(column)
-                record(
-                    key, value, note=described, lecture=lecture, source=source, paper=paper
-                )
+                record(key, value, note=described, lecture=lecture, source=source, paper=paper)
 
 
 def _ratio(value, paper):
