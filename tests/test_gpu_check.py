@@ -19,7 +19,7 @@ def test_gpu_check_quick_grades_and_reports(tmp_path):
         text=True,
         env=env,
         cwd=ROOT,
-        timeout=600,
+        timeout=900,
     )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     text = out.read_text()
