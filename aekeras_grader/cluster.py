@@ -187,11 +187,13 @@ def grade_on_cluster(grader, todo, retries=RETRIES):
         grader.log(f"Dask: {len(workers)} worker(s) at {grader.scheduler}")
         futures = {}
         for student in pending:
+            try:
+                task = task_for(grader, student, common)
+            except (OSError, ValueError) as err:  # too big to send: reported, not graded
+                yield runner.Result(student, "error", reason=str(err)), None
+                continue
             key = f"aekeras-grade-{grader.assignment}-{student}-{uuid.uuid4().hex[:8]}"
-            future = client.submit(
-                grade_remote, task_for(grader, student, common), key=key, retries=retries
-            )
-            futures[future] = student
+            futures[client.submit(grade_remote, task, key=key, retries=retries)] = student
         try:
             for future in as_completed(futures):
                 yield _collect(grader, futures[future], future)
