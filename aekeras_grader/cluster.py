@@ -166,7 +166,12 @@ def common_task(grader, folder):
 def grade_on_cluster(grader, todo, retries=RETRIES):
     """Grades ``todo`` on the Dask cluster at ``grader.scheduler``; yields ``(Result, record)``
     as each submission comes back, for the caller to merge."""
-    from distributed import Client, as_completed
+    try:
+        from distributed import Client, as_completed
+    except ImportError as err:
+        raise RuntimeError(
+            "grading on a Dask cluster needs `distributed`: pip install 'aekeras[grader]'"
+        ) from err
 
     pending = []
     for student in todo:
@@ -182,11 +187,13 @@ def grade_on_cluster(grader, todo, retries=RETRIES):
         grader.log(f"Dask: {len(workers)} worker(s) at {grader.scheduler}")
         futures = {}
         for student in pending:
+            try:
+                task = task_for(grader, student, common)
+            except (OSError, ValueError) as err:  # too big to send: reported, not graded
+                yield runner.Result(student, "error", reason=str(err)), None
+                continue
             key = f"aekeras-grade-{grader.assignment}-{student}-{uuid.uuid4().hex[:8]}"
-            future = client.submit(
-                grade_remote, task_for(grader, student, common), key=key, retries=retries
-            )
-            futures[future] = student
+            futures[client.submit(grade_remote, task, key=key, retries=retries)] = student
         try:
             for future in as_completed(futures):
                 yield _collect(grader, futures[future], future)
@@ -326,8 +333,9 @@ def _kill_tree(pid):
             pass
 
 
-def _watch_parent(run_id):
-    """Ends this grading, kernel and judge included, when the worker that started it dies."""
+def _watch_parent(run_id, scratch):
+    """Ends this grading, kernel and judge included, when the worker that started it dies,
+    and removes its scratch course (the worker cannot any more)."""
     parent = os.getppid()
 
     def watch():
@@ -335,6 +343,7 @@ def _watch_parent(run_id):
             time.sleep(0.5)
         _kill_tree(os.getpid())
         runner._kill_marked(runner.RUN_ENV, run_id)
+        shutil.rmtree(scratch, ignore_errors=True)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -346,7 +355,7 @@ def _grade_scratch(scratch):
 
     with open(os.path.join(scratch, "task.json")) as f:
         job = json.load(f)
-    _watch_parent(job["run_id"])
+    _watch_parent(job["run_id"], scratch)
     grader = runner.ClassGrader(
         job["assignment"],
         os.path.join(scratch, "course"),

@@ -81,7 +81,8 @@ def _kill_dask_worker_of(student, stop, killed):
     """Kills, once, the Dask worker process grading ``student`` (its nanny starts a new one).
 
     The worker is the ancestor of the student's kernel or judge whose parent is this process
-    (a ``LocalCluster`` runs its nannies here); the run id of the killed grading is kept.
+    (a ``LocalCluster`` runs its nannies here); the run id and scratch course of the killed
+    grading are kept.
     """
     me = os.getpid()
     while not stop.is_set():
@@ -95,6 +96,8 @@ def _kill_dask_worker_of(student, stop, killed):
                     worker = worker.parent()
                     if worker is None:
                         break
+                    if "aekeras_grader.cluster" in worker.cmdline():
+                        killed["scratch"] = worker.cmdline()[-1]  # its scratch course
                 if worker is None or worker.pid == me:
                     continue
                 killed["run"] = env.get(grading.runner.RUN_ENV)
@@ -162,6 +165,7 @@ def test_killed_worker_is_retried_and_leaves_nothing_behind(on_cluster):
             break
         time.sleep(0.5)
     assert _marked(killed["run"]) == []
+    assert not os.path.exists(killed["scratch"]), "the killed grading's scratch course is left"
 
 
 def test_the_client_writes_autograded_feedback_and_csv(local, on_cluster):
