@@ -26,10 +26,8 @@ import time
 
 from aekeras_grader import runner
 
-sys.path.insert(
-    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
-)
-import grading_demo as demo  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import grading_demo as demo  # noqa: E402
 
 SKIP = demo.SLOW_CASES
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,9 +78,9 @@ def bench(size, jobs, config):
 
 
 def _mistakes():
-    import test_exercises
+    from tests.nbgrader_helpers import MISTAKES
 
-    return test_exercises.MISTAKES
+    return MISTAKES
 
 
 def bench_assignment(assignment, tmp, judged=True):
@@ -107,7 +105,7 @@ def bench_assignment(assignment, tmp, judged=True):
         shutil.copytree(os.path.join(ROOT, folder, assignment), target)
     mistake = _mistakes().get(assignment)
     if mistake:  # the plausible mistake of tests/test_exercises.py: its partial score
-        import nbgrader_helpers as nh
+        from tests import nbgrader_helpers as nh
 
         solution = nh.read_notebook(nh.solution_path(assignment))
         target = os.path.join(root, "submitted", "mistake", assignment)

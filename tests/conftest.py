@@ -15,8 +15,6 @@ os.environ.setdefault("AEKERAS_RESULTS_DIR", os.path.join(_SCRATCH, "results"))
 os.environ.setdefault("AEKERAS_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _mnist_file():
     from aekeras.datasets import keras_datasets_dir

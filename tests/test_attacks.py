@@ -22,11 +22,11 @@ import shutil
 import sqlite3
 import uuid
 
-import nbgrader_helpers as nh
 import pytest
-from conftest import ROOT
 
 import aekeras_grader as grading
+from tests import ROOT
+from tests import nbgrader_helpers as nh
 
 pytestmark = pytest.mark.grading
 

@@ -22,7 +22,8 @@ import time
 import urllib.request
 
 import pytest
-from conftest import ROOT
+
+from tests import ROOT
 
 pytestmark = pytest.mark.browser
 

@@ -16,13 +16,13 @@ import shutil
 import threading
 import time
 
-import nbgrader_helpers as nh
 import psutil
 import pytest
-from test_exercises import MISTAKES
 
 import aekeras_grader as grading
 from aekeras_grader import cluster
+from tests import nbgrader_helpers as nh
+from tests.nbgrader_helpers import MISTAKES
 
 pytestmark = pytest.mark.grading
 

@@ -32,10 +32,10 @@ import subprocess
 import sys
 import time
 
-import nbgrader_helpers as nh
 import pytest
 
 import aekeras_grader as grading
+from tests import nbgrader_helpers as nh
 
 ASSIGNMENTS = nh.ASSIGNMENTS
 FIRST = ASSIGNMENTS[0] if ASSIGNMENTS else None
@@ -43,55 +43,8 @@ FIRST = ASSIGNMENTS[0] if ASSIGNMENTS else None
 BAD_CELL_TIMEOUT = int(os.environ.get("AEKERAS_GRADING_CELL_TIMEOUT", "60"))
 GRADING_JOBS = int(os.environ.get("AEKERAS_GRADING_JOBS", "2"))
 
-# One plausible mistake per assignment: a targeted edit of the solution's source that a
-# student could make. It must cost some points but not all.
-MISTAKES = {
-    "01_pca": (  # forgets to add the mean back in the decoder
-        "return np.asarray(codes) @ np.asarray(components) + mean",
-        "return np.asarray(codes) @ np.asarray(components)",
-    ),
-    "02_deep_autoencoder": (  # mean over pixels instead of the sum per image
-        "return ops.sum(ops.reshape(ops.square(diff), (ops.shape(diff)[0], -1)), axis=1)",
-        "return ops.mean(ops.reshape(ops.square(diff), (ops.shape(diff)[0], -1)), axis=1)",
-    ),
-    "03_text_retrieval": (  # normalises the queries but not the documents: a dot product
-        "    d = d / np.where(d_norm == 0, 1.0, d_norm)\n",
-        "",
-    ),
-    "04_image_retrieval": (  # thresholds the sigmoid at 0, like a sign function
-        "(activations > 0.5)",
-        "(activations > 0)",
-    ),
-    "05_pretraining": (  # stacks the pretrained layers without freezing them
-        "    for layer in encoder_layers:\n        layer.trainable = False\n",
-        "",
-    ),
-    "06_regularised_autoencoders": (  # rescales the kept inputs like Dropout
-        "return x * keep\n",
-        "return x * keep / (1 - rate)\n",
-    ),
-    "07_convolutional_autoencoder": (  # a switch at every maximum of a window, not the first
-        "first_max = ops.one_hot(first, p * p, dtype=x.dtype)",
-        "first_max = ops.cast(is_max, x.dtype)",
-    ),
-    "08_rbm": (  # the sampled h instead of p(h=1|v) in the positive statistics
-        "positive = ops.matmul(ops.transpose(v), p_h)",
-        "positive = ops.matmul(ops.transpose(v), h)",
-    ),
-    "09_vae": (  # mean over pixels instead of the sum in the reconstruction term
-        "log_lik = ops.sum(ops.reshape(",
-        "log_lik = ops.mean(ops.reshape(",
-    ),
-    "10_mae": (  # averages the loss over every patch, not the masked ones only
-        "return ops.sum(per_patch * mask) / ops.sum(mask)",
-        "return ops.mean(per_patch)",
-    ),
-    "11_sequence_autoencoder": (  # teacher forcing off by one step: reads the target it must output next
-        "return ops.concatenate([start, targets[:, :-1]], axis=1)",
-        "return ops.concatenate([start, targets[:, 1:]], axis=1)",
-    ),
-}
-
+# One plausible mistake per assignment: nh.MISTAKES.
+MISTAKES = nh.MISTAKES
 NBGRADER_KEYS = {"grade", "grade_id", "locked", "schema_version", "solution", "task"}
 
 

@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+
+from tests import ROOT
 
 
 @pytest.mark.grading

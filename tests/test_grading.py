@@ -14,12 +14,12 @@ import shutil
 import threading
 import time
 
-import grading_demo as demo
 import nbformat
 import pytest
-from conftest import ROOT
 
 import aekeras_grader as grading
+from tests import ROOT
+from tests import grading_demo as demo
 
 pytestmark = pytest.mark.grading
 

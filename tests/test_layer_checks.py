@@ -8,9 +8,9 @@ import inspect
 import keras
 import numpy as np
 import pytest
-from layer_checks import run_layer_test
 
 from aekeras import layers
+from tests.layer_checks import run_layer_test
 
 
 def _dense_transpose():

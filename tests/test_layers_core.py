@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-from layer_checks import run_layer_test
 
 from aekeras.layers import (
     DenseTranspose,
@@ -15,6 +14,7 @@ from aekeras.layers import (
     Sampling,
 )
 from aekeras.layers.sparsity import bernoulli_kl_divergence
+from tests.layer_checks import run_layer_test
 
 rng = np.random.default_rng(0)
 

@@ -10,7 +10,8 @@ import os
 import time
 
 import pytest
-from conftest import ROOT
+
+from tests import ROOT
 
 NOTEBOOK_TIMEOUT = int(os.environ.get("AEKERAS_NOTEBOOK_TIMEOUT", "600"))
 LECTURES = sorted(glob.glob(os.path.join(ROOT, "course", "*.ipynb")))

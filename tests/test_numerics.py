@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+
+from tests import ROOT
 
 # Runs in a fresh interpreter: the flags before and after pin_numerics, and which
 # deep-learning backends got imported.

@@ -9,7 +9,8 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import ROOT
+
+from tests import ROOT
 
 
 def _requirement_key(req):

@@ -29,10 +29,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, ROOT)
 
-import nbgrader_helpers as nh  # noqa: E402
-from test_exercises import MISTAKES  # noqa: E402
+from tests import nbgrader_helpers as nh  # noqa: E402
+from tests.nbgrader_helpers import MISTAKES  # noqa: E402
 
 BACKENDS = ("tensorflow", "jax", "torch")
 LECTURES = ("02", "07")
@@ -41,7 +41,10 @@ STUDENTS = ("solution", "released", "mistake")
 
 # Printed by a fresh interpreter on one backend: whether Keras sees a GPU there.
 PROBE = "from aekeras import profiles; print(profiles.gpu_visible())"
-DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax", "jaxlib", "jax-cuda12-plugin")}
+DISTRIBUTIONS = {
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "jax": ("jax", "jaxlib", "jax-cuda12-plugin"),
+}
 
 
 def log(message):
