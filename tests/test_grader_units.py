@@ -194,6 +194,44 @@ def test_the_sandbox_sees_only_its_own_files(tmp_path):
     assert "home" in tmp and os.path.basename(host_tmp) not in tmp, "a private, empty /tmp"
 
 
+@pytest.mark.skipif(sandbox.find_bwrap() is None, reason="bubblewrap is not installed")
+def test_a_kernel_cannot_reach_the_graders_loopback(tmp_path):
+    """A Dask scheduler (or the judge, or Jupyter) listening on the grading host's loopback is
+    out of reach: a student who reached a scheduler could run code on a worker, unsandboxed."""
+    import socket
+
+    work, io_dir = tmp_path / "work", tmp_path / "io"
+    work.mkdir()
+    io_dir.mkdir()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    box = sandbox.Sandbox(str(work), str(io_dir), sandbox.Limits(memory=sandbox.parse_size("1G")))
+    code = (
+        "import socket\n"
+        f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n    print('reached')\n"
+        "except OSError as e:\n    print('refused', e.errno)\n"
+    )
+    try:
+        out = subprocess.run(
+            box.wrap([sys.executable, "-c", code]),
+            env=box.environment(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        try:
+            listener.accept()
+            accepted = True
+        except TimeoutError:
+            accepted = False
+    finally:
+        box.cleanup()
+        listener.close()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "refused" and not accepted
+
+
 # --- GPU workers (no GPU needed: the devices are fakes) --------------------------------------
 
 SMI_TWO = "0, GPU-aaaa, 16384\n1, GPU-bbbb, 16384\n"
