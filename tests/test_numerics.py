@@ -112,7 +112,9 @@ def test_pin_numerics_prints_nothing_and_keeps_existing_settings(monkeypatch):
         "import os, keras; from aekeras.numerics import pin_numerics; "
         "assert pin_numerics() is None; print(os.environ['CUBLAS_WORKSPACE_CONFIG'])"
     )
-    env = dict(os.environ, KERAS_BACKEND="numpy", PYTHONPATH=ROOT)
+    # the backend under test (Keras's "numpy" backend would need JAX installed for its FFTs)
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT)
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
     )
