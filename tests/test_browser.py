@@ -132,22 +132,29 @@ def lab(course):
 
 
 @pytest.fixture(scope="module")
-def browser(course):
+def playwright():
+    """One Playwright for the module: a second sync_playwright() while the first runs fails
+    ("Sync API inside the asyncio loop")."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(course, playwright):
     base, _ = course
     os.makedirs(SCREENSHOTS, exist_ok=True)
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(base / "chromium-profile"),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1400, "height": 1000},
-        )
-        context.set_default_timeout(60_000)
-        yield context
-        context.close()
+    context = playwright.chromium.launch_persistent_context(
+        str(base / "chromium-profile"),
+        executable_path=CHROMIUM,
+        args=CHROMIUM_ARGS,
+        headless=True,
+        viewport={"width": 1400, "height": 1000},
+    )
+    context.set_default_timeout(60_000)
+    yield context
+    context.close()
 
 
 def shutdown_sessions(lab):
@@ -416,28 +423,27 @@ def book(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def offline_page():
+def offline_page(playwright):
     """A Chromium page that may load file:// URLs only: any other request fails the test."""
-    from playwright.sync_api import sync_playwright
-
     os.makedirs(SCREENSHOTS, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = chromium.new_context(viewport={"width": 1200, "height": 900})
-        requested = []
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    )
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    requested = []
 
-        def only_files(route):
-            if route.request.url.startswith("file://"):
-                route.continue_()
-            else:
-                requested.append(route.request.url)
-                route.abort()
+    def only_files(route):
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            requested.append(route.request.url)
+            route.abort()
 
-        context.route("**/*", only_files)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        yield page, requested
-        chromium.close()
+    context.route("**/*", only_files)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page, requested
+    chromium.close()
 
 
 TYPESET = """() => new Promise(done => {
