@@ -155,6 +155,21 @@ def test_the_sandbox_mounts_no_course_file(tmp_path):
     assert "/etc" not in paths and "/root" not in paths and "/home" not in paths
 
 
+def _run_sandboxed(work, io_dir, code):
+    """Runs Python ``code`` in a sandbox over ``work`` (1 GiB); returns the CompletedProcess."""
+    box = sandbox.Sandbox(str(work), str(io_dir), sandbox.Limits(memory=sandbox.parse_size("1G")))
+    try:
+        return subprocess.run(
+            box.wrap([sys.executable, "-c", code]),
+            env=box.environment(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        box.cleanup()
+
+
 @pytest.mark.skipif(sandbox.find_bwrap() is None, reason="bubblewrap is not installed")
 def test_the_sandbox_sees_only_its_own_files(tmp_path):
     work, io_dir = tmp_path / "work", tmp_path / "io"
@@ -164,7 +179,6 @@ def test_the_sandbox_sees_only_its_own_files(tmp_path):
     secret.write_text("canary")
     host_tmp = f"/tmp/aekeras-host-{os.getpid()}"
     open(host_tmp, "w").close()
-    box = sandbox.Sandbox(str(work), str(io_dir), sandbox.Limits(memory=sandbox.parse_size("1G")))
     code = (
         "import os, json\n"
         f"print(json.dumps([os.getuid(), os.path.exists({str(secret)!r}), os.getcwd(),"
@@ -175,15 +189,8 @@ def test_the_sandbox_sees_only_its_own_files(tmp_path):
         "except OSError:\n    print('no net')\n"
     )
     try:
-        out = subprocess.run(
-            box.wrap([sys.executable, "-c", code]),
-            env=box.environment(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = _run_sandboxed(work, io_dir, code)
     finally:
-        box.cleanup()
         os.remove(host_tmp)
     lines = out.stdout.strip().splitlines()
     assert out.returncode == 0, out.stderr
@@ -206,27 +213,19 @@ def test_a_kernel_cannot_reach_the_graders_loopback(tmp_path):
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.5)
     port = listener.getsockname()[1]
-    box = sandbox.Sandbox(str(work), str(io_dir), sandbox.Limits(memory=sandbox.parse_size("1G")))
     code = (
         "import socket\n"
         f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n    print('reached')\n"
         "except OSError as e:\n    print('refused', e.errno)\n"
     )
     try:
-        out = subprocess.run(
-            box.wrap([sys.executable, "-c", code]),
-            env=box.environment(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = _run_sandboxed(work, io_dir, code)
         try:
             listener.accept()
             accepted = True
         except TimeoutError:
             accepted = False
     finally:
-        box.cleanup()
         listener.close()
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "refused" and not accepted
