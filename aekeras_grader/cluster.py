@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 
 from . import gpu, runner
@@ -333,20 +332,33 @@ def _kill_tree(pid):
             pass
 
 
-def _watch_parent(run_id, scratch):
-    """Ends this grading, kernel and judge included, when the worker that started it dies,
-    and removes its scratch course (the worker cannot any more)."""
+def _supervise(scratch):
+    """The process a worker starts: grades in a child, and outlives a killed worker.
+
+    When the worker that started it dies, the grading's whole tree (nbgrader, kernel, judge) is
+    killed first and only then is the scratch course removed, so that nothing is left to write
+    into it afterwards (a watcher thread beside the grading raced with the grading's own last
+    writes). Returns the child's exit code, or 1 after a worker's death.
+    """
+    with open(os.path.join(scratch, "task.json")) as f:
+        run_id = json.load(f)["run_id"]
     parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        _kill_tree(os.getpid())
-        runner._kill_marked(runner.RUN_ENV, run_id)
-        shutil.rmtree(scratch, ignore_errors=True)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "aekeras_grader.cluster", "--grade", scratch],
+        stdin=subprocess.DEVNULL,
+        cwd=scratch,
+    )
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        if os.getppid() != parent:
+            _kill_tree(os.getpid())
+            child.wait()
+            runner._kill_marked(runner.RUN_ENV, run_id)
+            shutil.rmtree(scratch, ignore_errors=True)
+            return 1
 
 
 def _grade_scratch(scratch):
@@ -355,7 +367,6 @@ def _grade_scratch(scratch):
 
     with open(os.path.join(scratch, "task.json")) as f:
         job = json.load(f)
-    _watch_parent(job["run_id"], scratch)
     grader = runner.ClassGrader(
         job["assignment"],
         os.path.join(scratch, "course"),
@@ -381,4 +392,7 @@ def _grade_scratch(scratch):
 
 
 if __name__ == "__main__":
-    _grade_scratch(sys.argv[1])
+    if sys.argv[1] == "--grade":
+        _grade_scratch(sys.argv[2])
+    else:
+        sys.exit(_supervise(sys.argv[1]))

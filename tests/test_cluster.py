@@ -160,8 +160,8 @@ def test_killed_worker_is_retried_and_leaves_nothing_behind(on_cluster):
     root, results, killed = on_cluster
     assert killed.get("pid"), "the worker grading the student was never seen, so never killed"
     assert results[KILLED].status == "graded" and results[KILLED].score > 0
-    for _ in range(40):  # the killed grading's kernel and judge ended with their worker
-        if not _marked(killed["run"]):
+    for _ in range(60):  # the killed grading's kernel and judge ended with their worker
+        if not _marked(killed["run"]) and not os.path.exists(killed["scratch"]):
             break
         time.sleep(0.5)
     assert _marked(killed["run"]) == []
