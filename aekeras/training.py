@@ -86,7 +86,12 @@ def fit_or_load(model, name, x, y=None, profile=None, **fit_kwargs):
     history = model.fit(x, y, **fit_kwargs).history
     history = {k: [float(v) for v in vals] for k, vals in history.items()}
     os.makedirs(folder, exist_ok=True)
-    model.save_weights(weights)
-    with open(history_path, "w") as f:
+    # Written under a temporary name, then renamed: a kernel stopped mid-save, or a second
+    # notebook loading the same fit meanwhile, never sees a half-written file.
+    partial = f"{key}.{os.getpid()}.partial"
+    model.save_weights(os.path.join(folder, partial + ".weights.h5"))
+    os.replace(os.path.join(folder, partial + ".weights.h5"), weights)
+    with open(os.path.join(folder, partial + ".json"), "w") as f:
         json.dump(history, f)
+    os.replace(os.path.join(folder, partial + ".json"), history_path)
     return history

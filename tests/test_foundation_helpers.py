@@ -103,6 +103,7 @@ def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch, capsys):
     history = fit(first)
     assert len(history["loss"]) == 2
     assert any(p.name.endswith(".weights.h5") for p in tmp_path.iterdir())
+    assert not [p.name for p in tmp_path.iterdir() if ".partial" in p.name]  # renamed in place
     assert "Loaded" not in capsys.readouterr().out
     # The same experiment again: loaded, not trained; same weights and history.
     second = build()

@@ -1,6 +1,7 @@
 """One check for a machine with a GPU: every assignment graded on each backend, two lectures timed.
 
     bash tools/gpu_check.sh [--quick] [--out build/gpu-report.md] [--budget SECONDS]
+                            [--assignments ID ...] [--lectures NN ...]
 
 For each installed backend among TensorFlow, JAX and PyTorch (a backend that is not installed
 is skipped, with a line in the report), a scratch course releases every assignment and three
@@ -257,6 +258,7 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=2, help="grading workers sharing the GPU")
     parser.add_argument("--backends", nargs="*", default=list(BACKENDS))
     parser.add_argument("--assignments", nargs="*", help="default: every one (--quick: 07)")
+    parser.add_argument("--lectures", nargs="*", help="default: 02 and 07 (--quick: 07)")
     args = parser.parse_args(argv)
     start = time.monotonic()
     deadline = start + args.budget
@@ -271,7 +273,7 @@ def main(argv=None):
         backends = backends[:1]
     assignments = args.assignments or ([QUICK_ASSIGNMENT] if args.quick else nh.ASSIGNMENTS)
     profile = "smoke" if args.quick else "gpu"
-    lectures_wanted = ("07",) if args.quick else LECTURES
+    lectures_wanted = tuple(args.lectures or (("07",) if args.quick else LECTURES))
     lecture_backends = backends[:1]  # one backend's timings fit the budget; grading covers all
     reserve = args.lecture_limit * len(lectures_wanted) * len(lecture_backends)
 
