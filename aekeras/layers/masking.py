@@ -4,6 +4,16 @@ import keras
 from keras import ops
 
 
+def check_mask_ratio(mask_ratio):
+    """Returns `mask_ratio` as a float after checking it lies in [0, 1)."""
+    if not 0 <= mask_ratio < 1:
+        raise ValueError(
+            "Invalid value received for argument `mask_ratio`. Expected a float "
+            f"in [0, 1). Received: mask_ratio={mask_ratio}"
+        )
+    return float(mask_ratio)
+
+
 @keras.saving.register_keras_serializable(package="aekeras")
 class RandomPatchMasking(keras.layers.Layer):
     """Keeps a random subset of the patches of each example, as MAE does.
@@ -25,13 +35,20 @@ class RandomPatchMasking(keras.layers.Layer):
     (`random_masking` of He et al. 2022, "Masked Autoencoders Are Scalable
     Vision Learners").
 
+    At `mask_ratio=0` every patch is kept (`mask` is all 0) and `visible` holds
+    all tokens in a random order that `ids_restore` undoes; a model built once
+    can thus be run at any ratio (`call(..., mask_ratio=r)`): `len_keep` is a
+    static integer, so a new ratio retraces the graph but needs no new weights.
+
     Args:
-        mask_ratio: Float in (0, 1), the fraction of patches removed.
+        mask_ratio: Float in [0, 1), the fraction of patches removed.
         seed: Integer, optional random seed to enable deterministic behavior.
 
     Call arguments:
         inputs: Tokens of shape `(batch, L, D)` (patches or their embeddings);
             `L` must be known.
+        mask_ratio: Optional float in [0, 1) used instead of the layer's
+            `mask_ratio` for this call.
 
     Input shape:
         3D tensor `(batch, L, D)`.
@@ -50,26 +67,22 @@ class RandomPatchMasking(keras.layers.Layer):
 
     def __init__(self, mask_ratio=0.75, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 < mask_ratio < 1:
-            raise ValueError(
-                "Invalid value received for argument `mask_ratio`. Expected a float "
-                f"strictly between 0 and 1. Received: mask_ratio={mask_ratio}"
-            )
-        self.mask_ratio = mask_ratio
+        self.mask_ratio = check_mask_ratio(mask_ratio)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def num_kept(self, num_patches):
+    def num_kept(self, num_patches, mask_ratio=None):
         """How many of `num_patches` patches stay visible (at least one)."""
-        return max(1, int(num_patches * (1 - self.mask_ratio)))
+        ratio = self.mask_ratio if mask_ratio is None else check_mask_ratio(mask_ratio)
+        return max(1, int(num_patches * (1 - ratio)))
 
-    def call(self, inputs):
+    def call(self, inputs, mask_ratio=None):
         if len(inputs.shape) != 3 or inputs.shape[1] is None:
             raise ValueError(
                 "RandomPatchMasking expects tokens of shape (batch, L, D) with L known. "
                 f"Received: input_shape={tuple(inputs.shape)}"
             )
-        len_keep = self.num_kept(inputs.shape[1])
+        len_keep = self.num_kept(inputs.shape[1], mask_ratio)
         noise = keras.random.uniform(ops.shape(inputs)[:2], seed=self.seed_generator)
         ids_shuffle = ops.cast(ops.argsort(noise, axis=1), "int32")
         ids_restore = ops.cast(ops.argsort(ids_shuffle, axis=1), "int32")
@@ -78,14 +91,15 @@ class RandomPatchMasking(keras.layers.Layer):
         mask = ops.cast(ids_restore >= len_keep, self.compute_dtype)
         return visible, mask, ids_restore
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape, mask_ratio=None):
         batch, length, dim = input_shape
-        return (batch, self.num_kept(length), dim), (batch, length), (batch, length)
+        kept = self.num_kept(length, mask_ratio)
+        return (batch, kept, dim), (batch, length), (batch, length)
 
-    def compute_output_spec(self, inputs):
+    def compute_output_spec(self, inputs, mask_ratio=None):
         batch, length, dim = inputs.shape
         return (
-            keras.KerasTensor((batch, self.num_kept(length), dim), dtype=inputs.dtype),
+            keras.KerasTensor((batch, self.num_kept(length, mask_ratio), dim), dtype=inputs.dtype),
             keras.KerasTensor((batch, length), dtype=self.compute_dtype),
             keras.KerasTensor((batch, length), dtype="int32"),
         )

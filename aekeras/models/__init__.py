@@ -2,7 +2,7 @@
 
 from aekeras.models.autoencoder import Autoencoder, dense_autoencoder
 from aekeras.models.contractive import ContractiveAutoencoder, contractive_penalty
-from aekeras.models.mae import MaskedAutoencoder
+from aekeras.models.mae import MaskedAutoencoder, mae_classifier
 from aekeras.models.rbm import RBM, cd1_update
 from aekeras.models.sequence import (
     SequenceAutoencoder,
@@ -24,6 +24,7 @@ __all__ = [
     "conv_vae",
     "dense_vae",
     "gaussian_kl_divergence",
+    "mae_classifier",
     "dense_autoencoder",
     "reverse_time",
     "sequence_targets",

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from aekeras.layers.masking import RandomPatchMasking
+from aekeras.layers.masking import RandomPatchMasking, check_mask_ratio
 from aekeras.layers.patches import Patchify, Unpatchify
 from aekeras.layers.position import sincos_position_embedding
 from aekeras.layers.transformer import TransformerBlock
@@ -63,7 +63,9 @@ class MaskedAutoencoder(keras.Model):
         decoder_depth: Number of decoder transformer blocks.
         decoder_heads: Attention heads per decoder block.
         mlp_ratio: Hidden size of each block's MLP, as a multiple of its dim.
-        mask_ratio: Float in (0, 1), the fraction of patches removed.
+        mask_ratio: Float in [0, 1), the fraction of patches removed (0
+            keeps all patches; the loss is then 0). `set_mask_ratio` changes
+            it on the built model.
         norm_pix_loss: Boolean; predict per-patch normalised pixels.
         seed: Integer, optional seed of the random masking.
         **kwargs: Base `keras.Model` arguments (`name`, `dtype`, ...).
@@ -71,6 +73,8 @@ class MaskedAutoencoder(keras.Model):
     Call arguments:
         inputs: Images `(batch, H, W, C)`, float in [0, 1].
         training: Python boolean, passed to the attention layers.
+        mask_ratio: Optional float in [0, 1) used instead of `mask_ratio`
+            for this call.
 
     Input shape:
         4D tensor `(batch, H, W, C)`.
@@ -136,7 +140,7 @@ class MaskedAutoencoder(keras.Model):
         self.decoder_depth = decoder_depth
         self.decoder_heads = decoder_heads
         self.mlp_ratio = mlp_ratio
-        self.mask_ratio = mask_ratio
+        self.mask_ratio = check_mask_ratio(mask_ratio)
         self.norm_pix_loss = norm_pix_loss
         self.seed = seed
         self.grid_size = image_shape[0] // patch_size
@@ -208,8 +212,9 @@ class MaskedAutoencoder(keras.Model):
             x = block(x, training=training)
         return self.decoder_pred(self.decoder_norm(x))
 
-    def call(self, inputs, training=None):
-        visible, mask, ids_restore = self.masking(self._embed(inputs))
+    def call(self, inputs, training=None, mask_ratio=None):
+        ratio = self.mask_ratio if mask_ratio is None else mask_ratio
+        visible, mask, ids_restore = self.masking(self._embed(inputs), mask_ratio=ratio)
         latent = self._encode_tokens(visible, training=training)
         return self._decode(latent, ids_restore, training=training), mask
 
@@ -231,7 +236,22 @@ class MaskedAutoencoder(keras.Model):
         """Mean squared error per patch, averaged over the removed patches only."""
         per_patch = ops.mean(ops.square(ops.cast(pred, "float32") - self.patch_targets(images)), -1)
         mask = ops.cast(mask, "float32")
-        return ops.sum(per_patch * mask) / ops.sum(mask)
+        return ops.sum(per_patch * mask) / ops.maximum(ops.sum(mask), 1.0)  # 0 if none removed
+
+    def set_mask_ratio(self, mask_ratio):
+        """Sets the mask ratio of later `fit`, `evaluate`, `predict` and calls.
+
+        The model and its weights stay as they are: only the number of
+        visible tokens (a static integer) changes, so the next `fit` or
+        `train_on_batch` traces its step function again. This is how one model
+        is timed at mask ratio 0 and 0.75 (lecture 10).
+
+        Args:
+            mask_ratio: Float in [0, 1).
+        """
+        self.mask_ratio = self.masking.mask_ratio = check_mask_ratio(mask_ratio)
+        # Compiled step functions read the ratio when traced: drop them (as `compile` does).
+        self.train_function = self.test_function = self.predict_function = None
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The MAE loss of `y_pred = (pred, mask)` on images `x`; `y` is ignored."""
@@ -318,3 +338,55 @@ class MaskedAutoencoder(keras.Model):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
+
+
+def mae_classifier(mae, num_classes, name=None):
+    """A classifier on an MAE's encoder, for fine-tuning end to end.
+
+    The model is `mae.feature_extractor()` (all patches, no masking, the
+    encoder's tokens mean-pooled) followed by one `Dense(num_classes)` head
+    that returns logits. It shares the MAE's encoder layers and weights:
+    training it changes `mae`'s encoder, and freezing `mae`'s encoder layers
+    (or the feature extractor) turns it into a probe with a trainable head.
+    Built on a fresh `MaskedAutoencoder` of the same configuration, it is the
+    same network trained from scratch.
+
+    Formula: `logits = W · mean_l encoder(x)_l + b`, `W` drawn from a truncated
+    normal with standard deviation 2e-5, as MAE's fine-tuning head (He et al.
+    2022, "Masked Autoencoders Are Scalable Vision Learners", Sec. 4 and
+    `main_finetune.py` in facebookresearch/mae, with global pooling).
+
+    Args:
+        mae: A `MaskedAutoencoder`, pretrained or not.
+        num_classes: Integer, the number of classes.
+        name: Optional name of the model (default `"<mae name>_classifier"`).
+
+    Returns:
+        A functional `keras.Model` from images `(batch, H, W, C)` to logits
+        `(batch, num_classes)`; compile it with
+        `SparseCategoricalCrossentropy(from_logits=True)`.
+
+    Example:
+
+    ```python
+    classifier = mae_classifier(mae, num_classes=10)
+    classifier.compile(
+        optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    classifier.fit(x_labelled, y_labelled, epochs=20)
+    ```
+    """
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(
+            f"Argument `num_classes` must be an integer >= 2. Received: num_classes={num_classes}"
+        )
+    features = mae.feature_extractor()
+    head = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=2e-5),
+        name="head",
+        dtype=mae.dtype_policy,
+    )
+    return keras.Model(features.input, head(features.output), name=name or f"{mae.name}_classifier")
