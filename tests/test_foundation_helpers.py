@@ -1,11 +1,14 @@
 """Figures, recorded results and the load-or-train cache on small real inputs."""
 
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
 
 from aekeras import plotting, results, training
+from tests import ROOT
 
 
 def test_image_grid_and_rows(mnist):
@@ -146,3 +149,17 @@ def test_table_prints_and_records_every_number(tmp_path, monkeypatch, capsys):
     assert len(results.load()) == 3
     with pytest.raises(ValueError, match="empty"):
         results.table({}, lecture="09", source="mnist")
+
+
+def test_partial_book_builds_keep_the_other_lectures_rows(tmp_path):
+    """`build_book.py --only 10` after a whole build keeps 01–09's rows; another profile does not."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import build_book
+    finally:
+        sys.path.remove(os.path.join(ROOT, "tools"))
+    rows = {"01_pca": ("01_pca", "PCA", 88.0, ""), "10_mae": ("10_mae", "MAE", 600.0, "")}
+    build_book.write_entries(str(tmp_path), "cpu", rows)
+    assert build_book.read_entries(str(tmp_path), "cpu") == rows
+    assert build_book.read_entries(str(tmp_path), "smoke") == {}
+    assert build_book.read_entries(str(tmp_path / "nothing-built"), "cpu") == {}

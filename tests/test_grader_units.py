@@ -2,12 +2,14 @@
 sandbox's view of the machine, the one hidden-block splitter."""
 
 import base64
+import contextlib
 import io
 import json
 import os
 import pickle
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -229,6 +231,47 @@ def test_a_kernel_cannot_reach_the_graders_loopback(tmp_path):
         listener.close()
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "refused" and not accepted
+
+
+@pytest.mark.skipif(sandbox.find_bwrap() is None, reason="bubblewrap is not installed")
+def test_a_detached_process_dies_with_the_sandbox(tmp_path):
+    """A student's process that leaves its session and drops the grading's run mark from its
+    environment (so that no kill by mark finds it) still ends with the sandbox: it lives in
+    the sandbox's PID namespace, which ends with the sandbox's first process."""
+    import psutil
+
+    work, io_dir = tmp_path / "work", tmp_path / "io"
+    work.mkdir()
+    io_dir.mkdir()
+    token = f"aekeras-escapee-{os.getpid()}"
+    code = (
+        "import subprocess, sys, time\n"
+        'subprocess.Popen([sys.executable, \'-c\', \'import time; open("started", "w"); '
+        f"time.sleep(30)  # {token}'], env={{}}, start_new_session=True,\n"
+        "                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "for _ in range(100):\n"
+        "    time.sleep(0.05)\n"
+        "    try:\n        open('started').close()\n        break\n"
+        "    except OSError:\n        pass\n"
+        "print('left behind')\n"
+    )
+    out = _run_sandboxed(work, io_dir, code)
+    assert out.returncode == 0 and out.stdout.strip() == "left behind", out.stderr
+    assert (work / "started").exists(), "the detached process never ran"
+
+    def escapees():
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if token in " ".join(proc.cmdline()):
+                    found.append(proc.pid)
+        return found
+
+    for _ in range(20):
+        if not escapees():
+            break
+        time.sleep(0.25)
+    assert escapees() == [], "a detached process outlived its sandbox"
 
 
 # --- GPU workers (no GPU needed: the devices are fakes) --------------------------------------

@@ -8,6 +8,8 @@ their run times, and ``build/results.md`` with the headline numbers the lectures
 beside ours. Formulas are typeset by the MathJax 2.7 that the ``jupyter-server-mathjax``
 package ships, copied into ``build/mathjax/``: the book reads offline. Runs under the profile
 in ``$AEKERAS_PROFILE``. Exits non-zero when a notebook fails, after building the rest.
+With ``--only``, the other lectures' pages, rows and results from an earlier run into the same
+folder are kept (a build under another profile is not mixed in: it starts afresh).
 """
 
 import argparse
@@ -66,6 +68,24 @@ def stderr_outputs(nb):
     )
 
 
+def read_entries(out, profile_name):
+    """The lectures an earlier build into `out` under the same profile ran: name → row."""
+    try:
+        with open(os.path.join(out, "book.json")) as f:
+            book = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if book.get("profile") != profile_name:
+        return {}
+    return {row[0]: tuple(row) for row in book.get("lectures", [])}
+
+
+def write_entries(out, profile_name, entries):
+    """Records each built lecture's (name, title, seconds, error) row as soon as it is built."""
+    with open(os.path.join(out, "book.json"), "w") as f:
+        json.dump({"profile": profile_name, "lectures": list(entries.values())}, f, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
@@ -80,13 +100,15 @@ def main(argv=None):
     os.makedirs(out, exist_ok=True)
     results_dir = os.path.join(out, "results")
     os.environ["AEKERAS_RESULTS_DIR"] = results_dir
-    if os.path.exists(os.path.join(results_dir, "results.jsonl")) and not args.only:
-        os.remove(os.path.join(results_dir, "results.jsonl"))
 
     from aekeras.profiles import get_profile
     from aekeras.results import write_markdown
 
     profile = os.environ.get("AEKERAS_PROFILE", "auto")
+    profile_name = get_profile(profile).name
+    earlier = read_entries(out, profile_name) if args.only else {}
+    if os.path.exists(os.path.join(results_dir, "results.jsonl")) and not earlier:
+        os.remove(os.path.join(results_dir, "results.jsonl"))
     notebooks = sorted(glob.glob(os.path.join(ROOT, "course", "*.ipynb")))
     if args.only:
         notebooks = [p for p in notebooks if os.path.basename(p).startswith(tuple(args.only))]
@@ -122,6 +144,8 @@ def main(argv=None):
         with open(os.path.join(out, name + ".html"), "w") as f:
             f.write(body)
         entries.append((name, title_of(nb, name), seconds, error))
+        earlier[name] = entries[-1]
+        write_entries(out, profile_name, earlier)
         print(f"[book] {name}: {seconds:.0f} s {'FAILED ' + error if error else 'ok'}", flush=True)
 
     results_md = write_markdown(
@@ -142,13 +166,13 @@ def main(argv=None):
     rows = "\n".join(
         f"<tr><td><a href='{html.escape(n)}.html'>{html.escape(t)}</a></td><td>{s:.0f} s</td>"
         f"<td>{'<b>failed</b>: ' + html.escape(e) if e else 'ok'}</td></tr>"
-        for n, t, s, e in entries
+        for n, t, s, e in (earlier[k] for k in sorted(earlier))
     )
     index = f"""<!doctype html><html><head><meta charset="utf-8"><title>aekeras course</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em 1em;text-align:left}}
 .results{{overflow-x:auto}}.results table{{border-collapse:collapse;font-size:90%}}.results td,.results th{{border-bottom:1px solid #ddd;vertical-align:top}}</style>
 </head><body><h1>Autoencoders in Keras 3: the course</h1>
-<p>Executed with profile <code>{html.escape(get_profile(profile).name)}</code>.</p>
+<p>Executed with profile <code>{html.escape(profile_name)}</code>.</p>
 <table><tr><th>lecture</th><th>run time</th><th>status</th></tr>
 {rows}</table><h2>Results</h2>
 <p>The headline numbers the lectures recorded in this run. Where a lecture compares with a
@@ -158,7 +182,7 @@ a shortened profile or other data is not the paper's experiment (see <i>profile<
     with open(os.path.join(out, "index.html"), "w") as f:
         f.write(index)
     with open(os.path.join(out, "timings.json"), "w") as f:
-        json.dump({n: s for n, _, s, _ in entries}, f, indent=1)
+        json.dump({n: s for n, _, s, _ in earlier.values()}, f, indent=1)
     print(f"[book] wrote {os.path.join(out, 'index.html')} and results.md")
     if failed:
         print(f"[book] failed: {', '.join(failed)}", file=sys.stderr)
