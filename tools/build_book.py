@@ -117,7 +117,7 @@ def main(argv=None):
         return 1
     copy_mathjax(out)
     exporter = HTMLExporter(mathjax_url=MATHJAX_URL)
-    entries, failed = [], []
+    failed = []
     for path in notebooks:
         name = os.path.splitext(os.path.basename(path))[0]
         nb = nbformat.read(path, as_version=4)
@@ -143,8 +143,7 @@ def main(argv=None):
         body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "", 1)
         with open(os.path.join(out, name + ".html"), "w") as f:
             f.write(body)
-        entries.append((name, title_of(nb, name), seconds, error))
-        earlier[name] = entries[-1]
+        earlier[name] = (name, title_of(nb, name), seconds, error)
         write_entries(out, profile_name, earlier)
         print(f"[book] {name}: {seconds:.0f} s {'FAILED ' + error if error else 'ok'}", flush=True)
 
