@@ -2,14 +2,16 @@
 
 Re-running a lecture in the same environment reloads the trained weights instead of
 training again (uvadlc's load-or-train habit). The cache lives in ``$AEKERAS_CACHE_DIR``
-(default ``~/.cache/aekeras``), keyed by the run's name, profile, backend and the shapes
-and arguments of the fit, so a changed experiment trains afresh. ``AEKERAS_RETRAIN=1``
+(default ``~/.cache/aekeras``), keyed by the run's name, profile, backend, the model's
+architecture (every layer's config), optimizer (with its learning-rate schedule) and loss,
+and the shapes and arguments of the fit, so a changed experiment trains afresh. ``AEKERAS_RETRAIN=1``
 ignores the cache.
 """
 
 import hashlib
 import json
 import os
+import re
 import warnings
 
 import numpy as np
@@ -23,10 +25,54 @@ def weights_cache_dir() -> str:
     return os.path.expanduser(os.environ.get(CACHE_ENV, os.path.join("~", ".cache", "aekeras")))
 
 
+def _described(obj):
+    """A JSON-able description of a loss, metric or optimizer: its name or its config."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [_described(o) for o in obj]
+    if isinstance(obj, dict):
+        return {str(k): _described(v) for k, v in obj.items()}
+    try:
+        return [type(obj).__name__, obj.get_config()]
+    except Exception:  # noqa: BLE001 - a plain function, or an object with no config
+        return getattr(obj, "__qualname__", type(obj).__name__)
+
+
+def _recipe(model):
+    """What makes two fits differ besides the data: the architecture, optimizer and loss.
+
+    Keras numbers the default names of a session's later layers and optimizers on
+    (``dense``, ``dense_1``, ...); the numbers are dropped, so a model rebuilt by re-running
+    a cell keys as before.
+    """
+    layers, stack = [], [model]
+    while stack:
+        layer = stack.pop(0)
+        layers.append(layer)
+        stack.extend(getattr(layer, "layers", None) or [])
+    configs = []
+    for layer in layers:
+        try:
+            configs.append([type(layer).__name__, layer.get_config()])
+        except Exception:  # noqa: BLE001 - a layer without a config keys by its class only
+            configs.append([type(layer).__name__])
+    parts = {
+        "layers": configs,
+        "optimizer": _described(getattr(model, "optimizer", None)),
+        "loss": _described(getattr(model, "loss", None)),
+    }
+    text = json.dumps(parts, sort_keys=True, default=repr)
+    text = re.sub(r'"([A-Za-z]\w*?)_\d+"', r'"\1"', text)  # "dense_7" -> "dense"
+    # No memory addresses: a repr such as "<function f at 0x7f...>" would differ every session.
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+
+
 def _fingerprint(model, x, fit_kwargs):
     parts = {
         "model": model.__class__.__name__,
         "params": int(model.count_params()) if model.built else -1,
+        "recipe": _recipe(model),
         "x": [list(np.shape(a)) for a in (x if isinstance(x, (list, tuple)) else [x])],
         "x_sum": float(
             np.sum(np.asarray(x[0] if isinstance(x, (list, tuple)) else x)[:64], dtype="float64")

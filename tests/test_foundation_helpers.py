@@ -91,12 +91,12 @@ def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(training.CACHE_ENV, str(tmp_path))
     x = mnist.x_train[:256]
 
-    def build():
+    def build(activation=None, learning_rate=1e-3):
         keras.utils.set_random_seed(0)
         model = keras.Sequential(
-            [keras.Input((784,)), keras.layers.Dense(8), keras.layers.Dense(784)]
+            [keras.Input((784,)), keras.layers.Dense(8, activation), keras.layers.Dense(784)]
         )
-        model.compile(optimizer="adam", loss="mse")
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
         return model
 
     def fit(model, epochs=2):
@@ -119,6 +119,15 @@ def test_fit_or_load_trains_once(mnist, tmp_path, monkeypatch, capsys):
     fourth = build()
     assert len(fit(fourth, epochs=3)["loss"]) == 3
     assert "Loaded" not in capsys.readouterr().out
+    # So is one with the same shapes and weights count but another recipe: an activation,
+    # a learning rate, a schedule or a loss.
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=8)
+    changed = [build(activation="gelu"), build(learning_rate=3e-3), build(learning_rate=schedule)]
+    changed.append(build())
+    changed[-1].compile(optimizer="adam", loss="binary_crossentropy")
+    for model in changed:
+        fit(model)
+        assert "Loaded" not in capsys.readouterr().out
 
 
 def test_table_prints_and_records_every_number(tmp_path, monkeypatch, capsys):
