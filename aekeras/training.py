@@ -4,8 +4,8 @@ Re-running a lecture in the same environment reloads the trained weights instead
 training again (uvadlc's load-or-train habit). The cache lives in ``$AEKERAS_CACHE_DIR``
 (default ``~/.cache/aekeras``), keyed by the run's name, profile, backend, the model's
 architecture (every layer's config), optimizer (with its learning-rate schedule) and loss,
-and the shapes and arguments of the fit, so a changed experiment trains afresh. ``AEKERAS_RETRAIN=1``
-ignores the cache.
+and the shapes and arguments of the fit, so a changed experiment trains afresh.
+``AEKERAS_RETRAIN=1`` ignores the cache.
 """
 
 import hashlib

@@ -34,7 +34,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of Adam")
     parser.add_argument("--schedule", choices=("constant", "cosine"), default="cosine")
-    parser.add_argument("--warmup", type=int, default=0, help="epochs of linear warm-up to --lr")
+    parser.add_argument(
+        "--warmup", type=int, default=0, help="epochs of linear warm-up to --lr (cosine only)"
+    )
     parser.add_argument("--activation", default="gelu", help="activation of the hidden layers")
     parser.add_argument(
         "--loss", choices=("binary_crossentropy", "mse"), default="binary_crossentropy"
